@@ -1,0 +1,4 @@
+package pexcompat
+
+// DecodedSize exposes decodedSize to the external tests.
+var DecodedSize = decodedSize

@@ -1,0 +1,55 @@
+package pexcompat
+
+import "time"
+
+const (
+	// DefaultTimeout is how long one PEX exchange may take, in either
+	// direction, unless WithTimeout says otherwise.
+	DefaultTimeout = 10 * time.Second
+
+	// DefaultMaxInboundStreams is how many inbound PEX streams a Service
+	// serves at once unless WithMaxInboundStreams says otherwise.
+	DefaultMaxInboundStreams = 16
+)
+
+// Option configures a Service (see NewService).
+type Option func(*config)
+
+type config struct {
+	timeout           time.Duration
+	maxInboundStreams int
+}
+
+func defaultConfig() config {
+	return config{
+		timeout:           DefaultTimeout,
+		maxInboundStreams: DefaultMaxInboundStreams,
+	}
+}
+
+// WithTimeout bounds each exchange: an outbound Request or Announce returns
+// an error wrapping context.DeadlineExceeded once d has passed (if its
+// context has no earlier deadline), and an inbound stream is reset if it
+// has not been served within d. It covers opening the stream, protocol
+// negotiation, both messages and the Handler call. Default DefaultTimeout
+// (10 s); d <= 0 keeps the default.
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}
+
+// WithMaxInboundStreams sets how many inbound PEX streams the Service serves
+// at once; a stream that arrives while n are being served is reset at once,
+// without being read, so a flood of streams cannot queue work for the
+// Handler. The resource manager's limits for the ServiceName scope apply as
+// well. Default DefaultMaxInboundStreams (16); n <= 0 keeps the default.
+func WithMaxInboundStreams(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxInboundStreams = n
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+)
+
+// What is not tested here: real discovery (nat.DiscoverNAT) and go-libp2p's
+// NAT manager talking to a gateway, because both send SSDP multicast and
+// NAT-PMP requests onto the LAN, which tests must not do. The tests below
+// cover the wiring (options_test.go: when a host maps ports) and MapPort's
+// own logic, with discovery replaced by a stand-in for the gateway.
+
+// fakeGateway stands in for the LAN's UPnP/NAT-PMP router behind
+// go-libp2p's *nat.NAT, recording what MapPort asks of it.
+type fakeGateway struct {
+	mapped            map[string]netip.AddrPort // "tcp/26656" -> external
+	grant             netip.AddrPort            // what AddMapping grants; zero: refuse
+	addErr            error
+	removed, closed   int
+	removedProto      string
+	removedPort       int
+	addCalls          int
+	lastProto         string
+	lastInternalPort  int
+	lastRemoveContext context.Context
+}
+
+func (g *fakeGateway) AddMapping(_ context.Context, protocol string, port int) error {
+	g.addCalls++
+	g.lastProto, g.lastInternalPort = protocol, port
+	if g.addErr != nil {
+		return g.addErr
+	}
+	if g.grant.IsValid() {
+		g.mapped = map[string]netip.AddrPort{protocol: g.grant}
+	}
+	return nil
+}
+
+func (g *fakeGateway) GetMapping(protocol string, _ int) (netip.AddrPort, bool) {
+	ap, ok := g.mapped[protocol]
+	return ap, ok
+}
+
+func (g *fakeGateway) RemoveMapping(ctx context.Context, protocol string, port int) error {
+	g.removed++
+	g.removedProto, g.removedPort, g.lastRemoveContext = protocol, port, ctx
+	delete(g.mapped, protocol)
+	return nil
+}
+
+func (g *fakeGateway) Close() error {
+	g.closed++
+	return nil
+}
+
+// withDiscovery replaces NAT discovery for one test.
+func withDiscovery(t *testing.T, d func(context.Context) (natDevice, error)) {
+	old := discoverNAT
+	discoverNAT = d
+	t.Cleanup(func() { discoverNAT = old })
+}
+
+func TestMapPortWithoutAGatewayIsErrNoNAT(t *testing.T) {
+	withDiscovery(t, func(context.Context) (natDevice, error) {
+		return nil, errors.New("no UPnP or NAT-PMP device answered")
+	})
+	_, err := MapPort(context.Background(), "tcp", 26656)
+	if !errors.Is(err, ErrNoNAT) {
+		t.Fatalf("err = %v, want ErrNoNAT", err)
+	}
+}
+
+func TestMapPortCancelledIsTheContextError(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	withDiscovery(t, func(ctx context.Context) (natDevice, error) {
+		cancel()
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	_, err := MapPort(ctx, "udp", 1)
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrNoNAT) {
+		t.Fatalf("err = %v, want context.Canceled (not ErrNoNAT)", err)
+	}
+}
+
+func TestMapPortRejectsBadArgumentsWithoutDiscovery(t *testing.T) {
+	withDiscovery(t, func(context.Context) (natDevice, error) {
+		t.Fatal("discovery ran for bad arguments")
+		return nil, nil
+	})
+	for _, tc := range []struct {
+		proto string
+		port  int
+	}{{"sctp", 1}, {"", 1}, {"TCP", 1}, {"tcp", 0}, {"tcp", -1}, {"udp", 65536}} {
+		if _, err := MapPort(context.Background(), tc.proto, tc.port); !errors.Is(err, ErrBadOption) {
+			t.Errorf("MapPort(%q, %d): err = %v, want ErrBadOption", tc.proto, tc.port, err)
+		}
+	}
+}
+
+func TestPortMappingReportsTheGrantedAddressAndRemovesItOnClose(t *testing.T) {
+	ext := netip.MustParseAddrPort("11.22.33.44:40000")
+	gw := &fakeGateway{grant: ext}
+	withDiscovery(t, func(context.Context) (natDevice, error) { return gw, nil })
+	m, err := MapPort(context.Background(), "tcp", 26656)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gw.lastProto != "tcp" || gw.lastInternalPort != 26656 {
+		t.Errorf("asked the gateway for %s/%d", gw.lastProto, gw.lastInternalPort)
+	}
+	if m.Protocol() != "tcp" || m.InternalPort() != 26656 {
+		t.Errorf("mapping describes itself as %s/%d", m.Protocol(), m.InternalPort())
+	}
+	got, err := m.External()
+	if err != nil || got != ext {
+		t.Fatalf("External() = %v, %v; want %v", got, err, ext)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if gw.removed != 1 || gw.closed != 1 || gw.removedProto != "tcp" || gw.removedPort != 26656 {
+		t.Errorf("after two Closes: removed %d (%s/%d), closed %d; want 1 each", gw.removed, gw.removedProto, gw.removedPort, gw.closed)
+	}
+	if _, ok := gw.lastRemoveContext.Deadline(); !ok {
+		t.Error("removal is not bounded in time")
+	}
+}
+
+func TestPortMappingNotGrantedIsErrNoMapping(t *testing.T) {
+	gw := &fakeGateway{} // answers, but grants nothing
+	withDiscovery(t, func(context.Context) (natDevice, error) { return gw, nil })
+	m, err := MapPort(context.Background(), "udp", 4001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.External(); !errors.Is(err, ErrNoMapping) {
+		t.Fatalf("External() err = %v, want ErrNoMapping", err)
+	}
+}
+
+func TestMapPortClosesTheGatewayWhenMappingFails(t *testing.T) {
+	gw := &fakeGateway{addErr: errors.New("closed")}
+	withDiscovery(t, func(context.Context) (natDevice, error) { return gw, nil })
+	if _, err := MapPort(context.Background(), "tcp", 1); err == nil {
+		t.Fatal("a failed AddMapping was reported as success")
+	}
+	if gw.closed != 1 {
+		t.Errorf("gateway closed %d times, want 1", gw.closed)
+	}
+}
+
+func TestExternalAddrsOfALoopbackHostIsEmpty(t *testing.T) {
+	if got := ExternalAddrs(newTestHost(t)); len(got) != 0 {
+		t.Fatalf("ExternalAddrs = %v, want none for a loopback host", got)
+	}
+}
