@@ -1,0 +1,221 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// MConnection is a peer's set of channel streams: for each channel the peer
+// speaks, a send queue and the stream we write it on, and the stream the
+// peer writes to us. Agents reach the sending peer of a message through
+// InboundBytes.MConn.Peer.
+type MConnection struct {
+	// Peer is the peer these streams belong to.
+	Peer *Peer
+	// LocalAddress and RemoteAddress are the two ends of the libp2p
+	// connection the peer was added on.
+	LocalAddress  *NetAddress
+	RemoteAddress *NetAddress
+
+	sw     *Switch
+	remote peer.ID
+	sched  sendScheduler
+	byID   [256]*sendChannel // nil: unknown channel, or not spoken by the peer
+	chans  []*sendChannel
+	wg     sync.WaitGroup // channel writers
+
+	// closing is closed when the peer starts stopping (no more sends);
+	// quit when its streams must end now. A graceful stop closes closing,
+	// lets the writers flush, then closes quit.
+	closing   chan struct{}
+	quit      chan struct{}
+	closeOnce sync.Once
+	quitOnce  sync.Once
+	ctx       context.Context // canceled with quit: bounds stream opening
+	cancel    context.CancelFunc
+
+	mu      sync.Mutex
+	err     error                       // why the peer stopped; first reason wins
+	streams map[network.Stream]struct{} // open streams, reset at stop
+}
+
+func newMConnection(sw *Switch, p *Peer, conn network.Conn, spoken map[byte]bool) *MConnection {
+	m := &MConnection{
+		Peer:    p,
+		sw:      sw,
+		remote:  p.ID,
+		closing: make(chan struct{}),
+		quit:    make(chan struct{}),
+		streams: map[network.Stream]struct{}{},
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	if conn != nil {
+		m.LocalAddress = netAddressOf(conn.LocalMultiaddr(), sw.host.ID())
+		m.RemoteAddress = netAddressOf(conn.RemoteMultiaddr(), p.ID)
+	}
+	for _, d := range sw.chDescs {
+		if !spoken[d.Id] {
+			continue
+		}
+		c := newSendChannel(m, d, sw.protoByID[d.Id], sw.metrics.channel(d.Id))
+		m.byID[d.Id] = c
+		m.chans = append(m.chans, c)
+	}
+	m.sched.init(m.chans, sw.cfg.stallTimeout)
+	return m
+}
+
+// start launches one writer per channel, as tasks of the Switch.
+func (m *MConnection) start() {
+	for _, c := range m.chans {
+		m.wg.Add(1)
+		if !m.sw.spawn(c.run) {
+			m.wg.Done()
+		}
+	}
+}
+
+// channel returns the send side of chID, or why there is none.
+func (m *MConnection) channel(chID byte) (*sendChannel, error) {
+	if c := m.byID[chID]; c != nil {
+		return c, nil
+	}
+	if m.sw.descByID[chID] == nil {
+		return nil, fmt.Errorf("%w: %#02x", ErrUnknownChannel, chID)
+	}
+	return nil, fmt.Errorf("%w: %#02x (%s)", ErrChannelNotSupported, chID, m.Peer)
+}
+
+func (m *MConnection) send(ctx context.Context, chID byte, bz []byte) error {
+	c, err := m.channel(chID)
+	if err != nil {
+		return err
+	}
+	if len(bz) > c.desc.RecvMessageCapacity {
+		return fmt.Errorf("%w: %d bytes on channel %#02x (max %d)", ErrMessageTooLarge, len(bz), chID, c.desc.RecvMessageCapacity)
+	}
+	return c.enqueue(ctx, bz)
+}
+
+func (m *MConnection) trySend(chID byte, bz []byte) error {
+	c, err := m.channel(chID)
+	if err != nil {
+		return err
+	}
+	if len(bz) > c.desc.RecvMessageCapacity {
+		return fmt.Errorf("%w: %d bytes on channel %#02x (max %d)", ErrMessageTooLarge, len(bz), chID, c.desc.RecvMessageCapacity)
+	}
+	return c.tryEnqueue(bz)
+}
+
+func (m *MConnection) canSend(chID byte) bool {
+	c, err := m.channel(chID)
+	if err != nil {
+		return false
+	}
+	select {
+	case <-m.closing:
+		return false
+	default:
+	}
+	return len(c.queue) < cap(c.queue)
+}
+
+// openStream opens our stream for a channel and tracks it for stop.
+func (m *MConnection) openStream(proto protocol.ID) (network.Stream, error) {
+	ctx, cancel := context.WithTimeout(m.ctx, m.sw.cfg.handshakeTimeout)
+	defer cancel()
+	s, err := m.sw.host.NewStream(network.WithNoDial(ctx, "channel stream"), m.remote, proto)
+	if err != nil {
+		return nil, err
+	}
+	if !m.track(s) {
+		s.Reset()
+		return nil, ErrPeerStopped
+	}
+	return s, nil
+}
+
+// track registers s to be reset when the peer stops; false if it already has.
+func (m *MConnection) track(s network.Stream) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	select {
+	case <-m.quit:
+		return false
+	default:
+	}
+	m.streams[s] = struct{}{}
+	return true
+}
+
+func (m *MConnection) untrack(s network.Stream) {
+	m.mu.Lock()
+	delete(m.streams, s)
+	m.mu.Unlock()
+}
+
+// fail stops the peer for err, unless it is already stopping.
+func (m *MConnection) fail(err error) {
+	select {
+	case <-m.closing:
+		return
+	default:
+	}
+	m.sw.StopPeerForError(m.Peer, err)
+}
+
+// setErr records why the peer stopped, keeping the first reason.
+func (m *MConnection) setErr(reason error) {
+	m.mu.Lock()
+	if m.err == nil {
+		m.err = reason
+	}
+	m.mu.Unlock()
+}
+
+// Err returns why the peer was stopped (nil for a clean stop or while it runs).
+func (m *MConnection) Err() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.err
+}
+
+// stop ends the peer's streams now. It does not wait for the writers (they
+// may be the caller); Stop of the Switch does.
+func (m *MConnection) stop() {
+	m.closeOnce.Do(func() { close(m.closing) })
+	m.quitOnce.Do(func() {
+		m.mu.Lock()
+		close(m.quit)
+		streams := m.streams
+		m.streams = nil
+		m.mu.Unlock()
+		m.cancel()
+		for s := range streams {
+			s.Reset()
+		}
+	})
+}
+
+// stopGracefully lets the writers flush what is queued and close their
+// streams, waiting at most timeout, then stops.
+func (m *MConnection) stopGracefully(timeout time.Duration) {
+	m.closeOnce.Do(func() { close(m.closing) })
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	t := time.NewTimer(timeout)
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	t.Stop()
+	m.stop()
+	<-done
+}

@@ -1,0 +1,137 @@
+package p2p
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the Switch's Prometheus metrics. Per-message counters are
+// resolved per channel once, so the hot path only adds to them.
+type metrics struct {
+	reg        prometheus.Registerer
+	collectors []prometheus.Collector
+	peers      *prometheus.GaugeVec
+	peerErrors prometheus.Counter
+	dials      *prometheus.CounterVec
+	byChannel  [256]*channelStats
+}
+
+// channelStats counts one channel's traffic.
+type channelStats struct {
+	sentBytes, sentMsgs, recvBytes, recvMsgs prometheus.Counter
+}
+
+func (c *channelStats) sent(n int) {
+	c.sentBytes.Add(float64(n))
+	c.sentMsgs.Inc()
+}
+
+func (c *channelStats) received(n int) {
+	c.recvBytes.Add(float64(n))
+	c.recvMsgs.Inc()
+}
+
+func newMetrics(sw *Switch, reg prometheus.Registerer) (*metrics, error) {
+	const ns, sub = "switchyard", "p2p"
+	m := &metrics{reg: reg}
+	m.peers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: sub, Name: "peers",
+		Help: "Connected peers, by direction.",
+	}, []string{"direction"})
+	m.peerErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "peer_errors_total",
+		Help: "Peers stopped for an error.",
+	})
+	m.dials = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "dials_total",
+		Help: "Outcomes of DialPeerWithAddress.",
+	}, []string{"result"})
+	bytes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "channel_bytes_total",
+		Help: "Message bytes (without framing) by channel and direction.",
+	}, []string{"channel", "direction"})
+	msgs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "channel_messages_total",
+		Help: "Messages by channel and direction.",
+	}, []string{"channel", "direction"})
+	queues := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: sub, Name: "send_queue_messages",
+		Help: "Messages waiting in the send queues of all peers and channels.",
+	}, func() float64 {
+		n := 0
+		for _, p := range sw.peers.List() {
+			for _, c := range p.mconn.chans {
+				n += len(c.queue)
+			}
+		}
+		return float64(n)
+	})
+	recvQueues := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: sub, Name: "recv_queue_messages",
+		Help: "Received messages waiting for Receive, all channels.",
+	}, func() float64 {
+		n := 0
+		for _, d := range sw.chDescs {
+			n += len(sw.recvQueues[d.Id])
+		}
+		return float64(n)
+	})
+	for _, d := range sw.chDescs {
+		ch := fmt.Sprintf("%02x", d.Id)
+		m.byChannel[d.Id] = &channelStats{
+			sentBytes: bytes.WithLabelValues(ch, "sent"),
+			sentMsgs:  msgs.WithLabelValues(ch, "sent"),
+			recvBytes: bytes.WithLabelValues(ch, "received"),
+			recvMsgs:  msgs.WithLabelValues(ch, "received"),
+		}
+	}
+	m.collectors = []prometheus.Collector{m.peers, m.peerErrors, m.dials, bytes, msgs, queues, recvQueues}
+	for i, c := range m.collectors {
+		if err := reg.Register(c); err != nil {
+			for _, done := range m.collectors[:i] {
+				reg.Unregister(done)
+			}
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) unregister() {
+	for _, c := range m.collectors {
+		m.reg.Unregister(c)
+	}
+}
+
+func (m *metrics) channel(id byte) *channelStats { return m.byChannel[id] }
+
+func (m *metrics) peerAdded(outbound bool)   { m.peers.WithLabelValues(direction(outbound)).Inc() }
+func (m *metrics) peerRemoved(outbound bool) { m.peers.WithLabelValues(direction(outbound)).Dec() }
+
+func (m *metrics) dialed(err error) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrSwitchDuplicatePeer):
+		result = "duplicate"
+	case errors.Is(err, ErrPeerBanned), errors.Is(err, ErrMaxPeers), errors.Is(err, ErrDialSelf):
+		result = "refused"
+	case errors.Is(err, ErrNotSwitchyardPeer):
+		result = "not_switchyard"
+	default:
+		result = "failed"
+	}
+	m.dials.WithLabelValues(result).Inc()
+}
+
+func direction(outbound bool) string {
+	if outbound {
+		return "outbound"
+	}
+	return "inbound"
+}

@@ -1,0 +1,107 @@
+package p2p
+
+import (
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchyard-p2p/switchyard/transport"
+)
+
+// Option configures a Switch; pass options to NewSwitch.
+type Option func(*config)
+
+type config struct {
+	host             host.Host
+	hostOpts         []transport.Option
+	network          string
+	maxInbound       int
+	maxOutbound      int
+	persistent       []*NetAddress
+	redialMin        time.Duration
+	redialMax        time.Duration
+	banDuration      time.Duration
+	sendTimeout      time.Duration
+	dialTimeout      time.Duration
+	handshakeTimeout time.Duration
+	stallTimeout     time.Duration
+	eventQueueLimit  int
+	registerer       prometheus.Registerer
+}
+
+func defaultConfig() config {
+	return config{
+		network:          DefaultNetwork,
+		maxInbound:       40,
+		maxOutbound:      10,
+		redialMin:        time.Second,
+		redialMax:        time.Minute,
+		banDuration:      5 * time.Minute,
+		sendTimeout:      10 * time.Second,
+		dialTimeout:      10 * time.Second,
+		handshakeTimeout: 10 * time.Second,
+		stallTimeout:     10 * time.Millisecond,
+		eventQueueLimit:  10000,
+	}
+}
+
+// WithHost runs the Switch on h (a real host or a mocknet one). The Switch
+// registers its protocols on h and removes them at Stop, but does not close
+// h: its owner does. Default: the Switch builds its own host with
+// transport.New and the options of WithHostOptions, and closes it at Stop.
+func WithHost(h host.Host) Option { return func(c *config) { c.host = h } }
+
+// WithHostOptions passes options to transport.New when the Switch builds its
+// own host (ignored with WithHost). Default: none, i.e. transport.New's
+// defaults.
+func WithHostOptions(opts ...transport.Option) Option {
+	return func(c *config) { c.hostOpts = append(c.hostOpts, opts...) }
+}
+
+// WithNetwork sets the network name (chain ID) that is part of every
+// protocol ID, so that two Switchyard networks never mix. It must pass
+// ValidateNetworkName. Default: DefaultNetwork.
+func WithNetwork(name string) Option { return func(c *config) { c.network = name } }
+
+// WithMaxPeers bounds the number of inbound and outbound peers; a peer over
+// the limit is disconnected (persistent peers are exempt). Default: 40
+// inbound, 10 outbound.
+func WithMaxPeers(inbound, outbound int) Option {
+	return func(c *config) { c.maxInbound, c.maxOutbound = inbound, outbound }
+}
+
+// WithPersistentPeers makes the Switch dial addrs at Start and redial them
+// with exponential backoff whenever they disconnect; they are exempt from
+// peer limits and bans. Default: none.
+func WithPersistentPeers(addrs ...*NetAddress) Option {
+	return func(c *config) { c.persistent = append(c.persistent, addrs...) }
+}
+
+// WithRedialBackoff sets the first and the largest delay between redials of
+// a persistent peer. Default: 1 s doubling up to 1 min.
+func WithRedialBackoff(min, max time.Duration) Option {
+	return func(c *config) { c.redialMin, c.redialMax = min, max }
+}
+
+// WithBanDuration sets how long a peer stopped for an error is refused
+// (dials and inbound connections); 0 disables bans. Default: 5 min.
+func WithBanDuration(d time.Duration) Option { return func(c *config) { c.banDuration = d } }
+
+// WithSendTimeout bounds how long Send blocks on a full queue before
+// returning false. Default: 10 s, as in the 2014 package.
+func WithSendTimeout(d time.Duration) Option { return func(c *config) { c.sendTimeout = d } }
+
+// WithDialTimeout bounds DialPeerWithAddress, handshake included. Default: 10 s.
+func WithDialTimeout(d time.Duration) Option { return func(c *config) { c.dialTimeout = d } }
+
+// WithHandshakeTimeout bounds how long a new connection may take to show
+// (through libp2p identify or an inbound channel stream) that it speaks our
+// channels. Default: 10 s.
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(c *config) { c.handshakeTimeout = d }
+}
+
+// WithMetrics registers the Switch's Prometheus metrics (and, when the
+// Switch builds its host, go-libp2p's) on r. Default: a private registry.
+func WithMetrics(r prometheus.Registerer) Option { return func(c *config) { c.registerer = r } }

@@ -1,0 +1,103 @@
+package p2p
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestInboundLimitRefusesPeersOverIt(t *testing.T) {
+	sws, _ := mockSwitchesNet(t, 4, testChannels)
+	hub := sws[0]
+	hub.cfg.maxInbound = 2
+	connectSwitches(t, sws[1], hub)
+	connectSwitches(t, sws[2], hub)
+	_, err := sws[3].DialPeerWithAddress(addrOf(t, hub))
+	// The dialer may admit the hub before the hub's refusal closes the
+	// connection; either way it ends with no peer, and the hub with two.
+	if err == nil {
+		waitFor(t, 5*time.Second, func() bool { return sws[3].Peers().Size() == 0 })
+	}
+	if _, in, _ := hub.NumPeers(); in != 2 {
+		t.Fatalf("hub has %d inbound peers, want 2", in)
+	}
+}
+
+func TestOutboundLimitRefusesDials(t *testing.T) {
+	sws := mockSwitches(t, 3, testChannels, WithMaxPeers(10, 1))
+	connectSwitches(t, sws[0], sws[1])
+	if _, err := sws[0].DialPeerWithAddress(addrOf(t, sws[2])); !errors.Is(err, ErrMaxPeers) {
+		t.Fatalf("dial over the outbound limit: %v, want ErrMaxPeers", err)
+	}
+	if out, in, dialing := sws[0].NumPeers(); out != 1 || in != 0 || dialing != 0 {
+		t.Fatalf("NumPeers = %d, %d, %d; want 1, 0, 0", out, in, dialing)
+	}
+}
+
+func TestPeerStoppedForErrorIsBannedForAWhile(t *testing.T) {
+	sws := mockSwitches(t, 2, testChannels, WithBanDuration(300*time.Millisecond))
+	a, b := sws[0], sws[1]
+	connectSwitches(t, a, b)
+	a.StopPeerForError(a.Peers().List()[0], errors.New("misbehaved"))
+	waitFor(t, 5*time.Second, func() bool { return b.Peers().Size() == 0 })
+	if _, err := a.DialPeerWithAddress(addrOf(t, b)); !errors.Is(err, ErrPeerBanned) {
+		t.Fatalf("dial banned peer: %v, want ErrPeerBanned", err)
+	}
+	// b dialing a is refused by a while the ban lasts.
+	b.DialPeerWithAddress(addrOf(t, a))
+	time.Sleep(50 * time.Millisecond)
+	if a.Peers().Size() != 0 {
+		t.Fatal("banned peer admitted")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := a.DialPeerWithAddress(addrOf(t, b)); err != nil {
+		t.Fatalf("dial after the ban expired: %v", err)
+	}
+}
+
+func TestPersistentPeerIsRedialedAfterDisconnect(t *testing.T) {
+	sws, mn := mockSwitchesNet(t, 2, testChannels)
+	b := sws[1]
+	a := NewSwitch(testChannels(), WithHost(mustGenPeer(t, mn)),
+		WithPersistentPeers(addrOf(t, b)), WithRedialBackoff(10*time.Millisecond, 50*time.Millisecond))
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	waitFor(t, 5*time.Second, func() bool { return a.Peers().Size() == 1 })
+	first := a.Peers().List()[0]
+	if !first.IsOutbound() {
+		t.Fatal("persistent peer is not outbound")
+	}
+	for i := 0; i < 3; i++ {
+		if err := mn.DisconnectPeers(a.Host().ID(), b.Host().ID()); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, func() bool {
+			ps := a.Peers().List()
+			return len(ps) == 1 && ps[0] != first
+		})
+		first = a.Peers().List()[0]
+	}
+}
+
+func TestStopPeerGracefullyDeliversWhatWasQueued(t *testing.T) {
+	sws := mockSwitches(t, 2, testChannels)
+	a, b := sws[0], sws[1]
+	connectSwitches(t, a, b)
+	pb := a.Peers().List()[0]
+	const n = 100
+	for i := 0; i < n; i++ {
+		if !pb.TrySend(0x10, numbered(i)) {
+			t.Fatalf("TrySend %d failed", i)
+		}
+	}
+	a.StopPeerGracefully(pb)
+	if pb.Send(0x10, ByteSlice("after stop")) {
+		t.Fatal("send after StopPeerGracefully succeeded")
+	}
+	for i, m := range receiveN(t, b, 0x10, n, 5*time.Second) {
+		mustEqual(t, m.Bytes, numbered(i))
+	}
+	waitFor(t, 5*time.Second, func() bool { return a.Peers().Size() == 0 && b.Peers().Size() == 0 })
+}

@@ -1,0 +1,65 @@
+package p2p
+
+import "time"
+
+// PEXOption configures a PEXAgent; pass options to NewPEXAgent.
+type PEXOption func(*pexConfig)
+
+type pexConfig struct {
+	ensurePeersPeriod   time.Duration
+	minOutbound         int
+	requestInterval     time.Duration
+	maxAnnounceAddrs    int
+	maxAnnouncements    int
+	requestTimeout      time.Duration
+	seedMode            bool
+	crawlPeriod         time.Duration
+	seedDisconnectDelay time.Duration
+}
+
+func defaultPEXConfig() pexConfig {
+	return pexConfig{
+		ensurePeersPeriod:   30 * time.Second,
+		minOutbound:         10,
+		requestInterval:     10 * time.Second,
+		maxAnnounceAddrs:    16,
+		maxAnnouncements:    3,
+		requestTimeout:      10 * time.Second,
+		crawlPeriod:         30 * time.Second,
+		seedDisconnectDelay: 3 * time.Second,
+	}
+}
+
+// WithEnsurePeersPeriod sets how often the agent tops up its outbound peers
+// from the address book and asks for addresses when the book needs more.
+// The minimum interval between two requests a peer may make of us is a
+// third of it. Default: 30 s, as in the 2014 package.
+func WithEnsurePeersPeriod(d time.Duration) PEXOption {
+	return func(c *pexConfig) {
+		c.ensurePeersPeriod = d
+		c.requestInterval = d / 3
+		c.crawlPeriod = d
+	}
+}
+
+// WithMinOutboundPeers sets how many outbound peers the agent keeps by
+// dialing addresses from the book (the Switch's outbound limit still caps
+// them). Default: 10.
+func WithMinOutboundPeers(n int) PEXOption { return func(c *pexConfig) { c.minOutbound = n } }
+
+// WithSeedMode makes the agent a seed: instead of keeping outbound peers, it
+// crawls the addresses in its book (dial, ask for addresses, disconnect),
+// and disconnects inbound peers shortly after answering their request.
+// Default: off.
+func WithSeedMode(on bool) PEXOption { return func(c *pexConfig) { c.seedMode = on } }
+
+// WithSeedDisconnectDelay sets how long a seed keeps an inbound peer after
+// answering it. Default: 3 s.
+func WithSeedDisconnectDelay(d time.Duration) PEXOption {
+	return func(c *pexConfig) { c.seedDisconnectDelay = d }
+}
+
+// WithPEXRequestTimeout bounds one PEX request to a peer. Default: 10 s.
+func WithPEXRequestTimeout(d time.Duration) PEXOption {
+	return func(c *pexConfig) { c.requestTimeout = d }
+}

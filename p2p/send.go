@@ -1,0 +1,221 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// sendChannel is one channel of one peer, outbound side: a bounded queue of
+// encoded messages and the goroutine that writes them, framed, on the stream
+// we opened for the channel.
+type sendChannel struct {
+	mconn *MConnection
+	desc  *ChannelDescriptor
+	proto protocol.ID
+	queue chan []byte
+	stats *channelStats
+
+	// scheduler state, guarded by mconn.sched.mu
+	priority     float64
+	recentlySent float64
+	grant        chan struct{}
+	stallTimer   *time.Timer // used only by this channel's writer
+}
+
+func newSendChannel(m *MConnection, desc *ChannelDescriptor, proto protocol.ID, stats *channelStats) *sendChannel {
+	return &sendChannel{
+		mconn:    m,
+		desc:     desc,
+		proto:    proto,
+		queue:    make(chan []byte, desc.SendQueueCapacity),
+		stats:    stats,
+		priority: float64(desc.DefaultPriority),
+		grant:    make(chan struct{}, 1),
+	}
+}
+
+// writerPool holds the write buffers of busy channels; an idle channel holds
+// none, which keeps an idle peer small.
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeQuantum) }}
+
+// run opens the channel's stream and writes queued messages until the peer
+// stops. It drains the queue into the buffer and flushes when the queue is
+// empty (or the buffer is full), so a burst of small messages shares writes
+// while a lone message goes out at once.
+func (c *sendChannel) run() {
+	m := c.mconn
+	defer m.wg.Done()
+	s, err := m.openStream(c.proto)
+	if err != nil {
+		m.fail(fmt.Errorf("channel %#02x: open stream: %w", c.desc.Id, err))
+		return
+	}
+	out := &permitWriter{s: s, c: c}
+	for {
+		var msg []byte
+		select {
+		case msg = <-c.queue:
+		case <-m.quit:
+			return // stop resets the stream
+		case <-m.closing:
+			select {
+			case <-m.quit:
+				return
+			default:
+			}
+			if err := c.finish(s, out); err != nil {
+				m.fail(fmt.Errorf("channel %#02x: final flush: %w", c.desc.Id, err))
+			}
+			return
+		}
+		bw := writerPool.Get().(*bufio.Writer)
+		bw.Reset(out)
+		err := c.writeBatch(bw, msg)
+		bw.Reset(nil)
+		writerPool.Put(bw)
+		if err != nil {
+			m.fail(fmt.Errorf("channel %#02x: write: %w", c.desc.Id, err))
+			return
+		}
+	}
+}
+
+// writeBatch writes msg and whatever else is queued, then flushes.
+func (c *sendChannel) writeBatch(bw *bufio.Writer, msg []byte) error {
+	for {
+		if err := writeFrame(bw, msg); err != nil {
+			return err
+		}
+		c.stats.sent(len(msg))
+		select {
+		case msg = <-c.queue:
+			continue
+		default:
+		}
+		return bw.Flush()
+	}
+}
+
+// flushQueue writes what is queued now, for a graceful stop.
+func (c *sendChannel) flushQueue(out *permitWriter) error {
+	select {
+	case msg := <-c.queue:
+		bw := writerPool.Get().(*bufio.Writer)
+		bw.Reset(out)
+		defer func() { bw.Reset(nil); writerPool.Put(bw) }()
+		return c.writeBatch(bw, msg)
+	default:
+		return nil
+	}
+}
+
+// finish writes what is queued, half-closes the stream, and waits for the
+// remote to close its side: it does so once it has read everything (see
+// PROTOCOL.md, "Closing"), so the data is known to be delivered before the
+// connection is closed. The wait ends at the peer's quit.
+func (c *sendChannel) finish(s network.Stream, out *permitWriter) error {
+	if err := c.flushQueue(out); err != nil {
+		return err
+	}
+	if err := s.CloseWrite(); err != nil {
+		return err
+	}
+	var b [1]byte
+	for {
+		if _, err := s.Read(b[:]); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// writeFrame writes one message with its unsigned-varint length prefix.
+func writeFrame(bw *bufio.Writer, msg []byte) error {
+	var hdr [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(hdr[:], uint64(len(msg)))
+	if _, err := bw.Write(hdr[:n]); err != nil {
+		return err
+	}
+	_, err := bw.Write(msg)
+	return err
+}
+
+// permitWriter writes to the channel's stream in chunks of at most
+// writeQuantum, each under the peer's send-scheduler permit.
+type permitWriter struct {
+	s network.Stream
+	c *sendChannel
+}
+
+func (w *permitWriter) Write(p []byte) (int, error) {
+	sched, quit := &w.c.mconn.sched, w.c.mconn.quit
+	written := 0
+	for len(p) > 0 {
+		chunk := min(len(p), writeQuantum)
+		if !sched.acquire(w.c, quit) {
+			return written, ErrPeerStopped
+		}
+		n, err := w.s.Write(p[:chunk])
+		sched.release(w.c, n)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[chunk:]
+	}
+	return written, nil
+}
+
+// enqueue puts bz on the queue, waiting until ctx is done if it is full.
+func (c *sendChannel) enqueue(ctx context.Context, bz []byte) error {
+	m := c.mconn
+	select {
+	case <-m.closing:
+		return ErrPeerStopped
+	default:
+	}
+	select {
+	case c.queue <- bz:
+		return nil
+	default:
+	}
+	select {
+	case c.queue <- bz:
+		return nil
+	case <-m.closing:
+		return ErrPeerStopped
+	case <-m.sw.quit:
+		return ErrSwitchStopped
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("%w: %w", ErrSendTimeout, ctx.Err())
+		}
+		return ctx.Err()
+	}
+}
+
+// tryEnqueue puts bz on the queue if there is room.
+func (c *sendChannel) tryEnqueue(bz []byte) error {
+	select {
+	case <-c.mconn.closing:
+		return ErrPeerStopped
+	default:
+	}
+	select {
+	case c.queue <- bz:
+		return nil
+	default:
+		return ErrSendQueueFull
+	}
+}

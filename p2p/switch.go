@@ -1,0 +1,340 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchyard-p2p/switchyard/transport"
+)
+
+// Switch manages peers and carries the messages of its channels to and from
+// them over a libp2p host. Agents use it as in the 2014 package: Receive to
+// read a channel, Peer.Send or Broadcast to write, AddEventListener to learn
+// of peers coming and going. All methods are safe for concurrent use.
+type Switch struct {
+	cfg        config
+	initErr    error
+	chDescs    []*ChannelDescriptor
+	descByID   [256]*ChannelDescriptor
+	protoByID  [256]protocol.ID
+	recvQueues [256]chan InboundBytes
+
+	host     host.Host
+	ownsHost bool
+	metrics  *metrics
+	events   *eventHub
+	peers    *PeerSet
+	bans     *banList
+	sub      event.Subscription
+
+	state  atomic.Int32 // stateNew, stateStarted, stateStopped
+	quit   chan struct{}
+	ctx    context.Context // canceled at Stop: bounds dials
+	cancel context.CancelFunc
+
+	// mu guards the bookkeeping below, and serializes peer admission.
+	mu         sync.Mutex
+	waiters    map[peer.ID][]chan peerResult
+	dialing    map[string]int  // addresses being dialed, by NetAddress.String
+	dialingIDs map[peer.ID]int // peer IDs being dialed
+	persistent map[peer.ID]*persistentPeer
+	foreign    map[peer.ID]time.Time // connected, identified (at that time) speaking none of our channels
+
+	// spawnMu guards stopping and the Add side of tasks, so that no task
+	// starts after Stop began waiting.
+	spawnMu  sync.Mutex
+	stopping bool
+	tasks    sync.WaitGroup // every goroutine the Switch starts, stream handlers included
+}
+
+const (
+	stateNew int32 = iota
+	stateStarted
+	stateStopped
+)
+
+type peerResult struct {
+	peer *Peer
+	err  error
+}
+
+// NewSwitch returns a Switch for the given channels. It does no I/O; Start
+// builds or joins the host. A configuration error (a duplicate or nil
+// channel, a bad network name) is returned by Start.
+func NewSwitch(chDescs []*ChannelDescriptor, opts ...Option) *Switch {
+	sw := &Switch{
+		cfg:        defaultConfig(),
+		peers:      NewPeerSet(),
+		quit:       make(chan struct{}),
+		waiters:    map[peer.ID][]chan peerResult{},
+		dialing:    map[string]int{},
+		dialingIDs: map[peer.ID]int{},
+		persistent: map[peer.ID]*persistentPeer{},
+		foreign:    map[peer.ID]time.Time{},
+	}
+	sw.ctx, sw.cancel = context.WithCancel(context.Background())
+	for _, o := range opts {
+		o(&sw.cfg)
+	}
+	sw.events = newEventHub(sw.cfg.eventQueueLimit)
+	sw.bans = newBanList()
+	sw.initErr = ValidateNetworkName(sw.cfg.network)
+	for _, d := range chDescs {
+		if d == nil {
+			sw.initErr = fmt.Errorf("nil channel descriptor")
+			continue
+		}
+		if sw.descByID[d.Id] != nil {
+			sw.initErr = fmt.Errorf("duplicate channel %#02x", d.Id)
+			continue
+		}
+		nd := d.withDefaults()
+		sw.chDescs = append(sw.chDescs, &nd)
+		sw.descByID[d.Id] = &nd
+		sw.protoByID[d.Id] = ChannelProtocolID(sw.cfg.network, d.Id)
+		sw.recvQueues[d.Id] = make(chan InboundBytes, nd.RecvQueueCapacity)
+	}
+	return sw
+}
+
+// Start joins (or builds) the host, registers a stream handler per channel,
+// and begins admitting peers: those already connected and every one that
+// connects later. Calling it again is a no-op; after Stop it returns
+// ErrSwitchStopped.
+func (sw *Switch) Start() error {
+	if sw.initErr != nil {
+		return fmt.Errorf("switch config: %w", sw.initErr)
+	}
+	if !sw.state.CompareAndSwap(stateNew, stateStarted) {
+		if sw.state.Load() == stateStopped {
+			return ErrSwitchStopped
+		}
+		return nil
+	}
+	if err := sw.start(); err != nil {
+		sw.Stop()
+		return err
+	}
+	return nil
+}
+
+func (sw *Switch) start() error {
+	reg := sw.cfg.registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	sw.host = sw.cfg.host
+	if sw.host == nil {
+		opts := append([]transport.Option{
+			transport.WithConnectionGater(&gater{sw: sw}),
+		}, sw.cfg.hostOpts...)
+		if sw.cfg.registerer != nil {
+			opts = append(opts, transport.WithPrometheusRegisterer(sw.cfg.registerer))
+		}
+		h, err := transport.New(opts...)
+		if err != nil {
+			return fmt.Errorf("build host: %w", err)
+		}
+		sw.host, sw.ownsHost = h, true
+	}
+	m, err := newMetrics(sw, reg)
+	if err != nil {
+		return err
+	}
+	sw.metrics = m
+	sub, err := sw.host.EventBus().Subscribe([]interface{}{
+		new(event.EvtPeerIdentificationCompleted),
+		new(event.EvtPeerIdentificationFailed),
+		new(event.EvtPeerProtocolsUpdated),
+		new(event.EvtPeerConnectednessChanged),
+	}, eventbus.BufSize(eventBusBuffer))
+	if err != nil {
+		return fmt.Errorf("subscribe to host events: %w", err)
+	}
+	sw.sub = sub
+	for _, d := range sw.chDescs {
+		d := d
+		sw.host.SetStreamHandler(sw.protoByID[d.Id], func(s network.Stream) { sw.handleChannelStream(d, s) })
+	}
+	sw.spawn(sw.eventLoop)
+	for _, p := range sw.host.Network().Peers() {
+		sw.considerPeer(p, nil, nil, false)
+	}
+	for _, addr := range sw.cfg.persistent {
+		sw.addPersistent(addr)
+	}
+	log.Infof("switch started on %s, network %q, %d channels", sw.host.ID(), sw.cfg.network, len(sw.chDescs))
+	return nil
+}
+
+// Stop disconnects every peer (each gets its SwitchEventDonePeer), unblocks
+// Receive and blocked sends (they return false), removes the Switch's
+// handlers from the host (and closes the host if the Switch built it), and
+// returns when every goroutine the Switch started has ended. Idempotent.
+func (sw *Switch) Stop() {
+	if sw.state.Swap(stateStopped) == stateStopped {
+		return
+	}
+	close(sw.quit)
+	sw.cancel()
+	sw.spawnMu.Lock()
+	sw.stopping = true
+	sw.spawnMu.Unlock()
+	if sw.host != nil {
+		for _, d := range sw.chDescs {
+			sw.host.RemoveStreamHandler(sw.protoByID[d.Id])
+		}
+	}
+	if sw.sub != nil {
+		sw.sub.Close()
+	}
+	sw.mu.Lock() // peers admitted before the state changed are in the set now
+	peers := sw.peers.List()
+	sw.mu.Unlock()
+	for _, p := range peers {
+		sw.removePeer(p, nil)
+	}
+	sw.tasks.Wait()
+	sw.events.close(eventDrainGrace)
+	if sw.ownsHost {
+		if err := sw.host.Close(); err != nil {
+			log.Warnf("close host: %s", err)
+		}
+	}
+	if sw.metrics != nil {
+		sw.metrics.unregister()
+	}
+	log.Info("switch stopped")
+}
+
+// spawn runs f in a goroutine owned by the Switch (Stop waits for it); it
+// returns false, without running f, once Stop has begun.
+func (sw *Switch) spawn(f func()) bool {
+	sw.spawnMu.Lock()
+	defer sw.spawnMu.Unlock()
+	if sw.stopping {
+		return false
+	}
+	sw.tasks.Add(1)
+	go func() {
+		defer sw.tasks.Done()
+		f()
+	}()
+	return true
+}
+
+// IsRunning reports whether the Switch is started and not stopped.
+func (sw *Switch) IsRunning() bool { return sw.state.Load() == stateStarted }
+
+// Host returns the libp2p host the Switch runs on (nil before Start).
+func (sw *Switch) Host() host.Host { return sw.host }
+
+// Network returns the network name the Switch's protocols are under.
+func (sw *Switch) Network() string { return sw.cfg.network }
+
+// ChannelDescriptors returns the channels, with defaults filled in.
+func (sw *Switch) ChannelDescriptors() []*ChannelDescriptor {
+	return append([]*ChannelDescriptor(nil), sw.chDescs...)
+}
+
+// AddEventListener registers listener to receive SwitchEventNewPeer and
+// SwitchEventDonePeer values, each once and in order. A listener of the same
+// name is replaced. Events are delivered by a goroutine of the listener's
+// own, so a slow listener delays only itself; one that falls behind by more
+// than 10 000 events is dropped. Closing the channel also drops it.
+func (sw *Switch) AddEventListener(name string, listener chan<- interface{}) {
+	sw.events.add(name, listener)
+}
+
+// RemoveEventListener unregisters the listener; once it returns, nothing more
+// is sent on the listener's channel.
+func (sw *Switch) RemoveEventListener(name string) {
+	sw.events.remove(name)
+}
+
+// Receive blocks until a message arrives on channel chId from any peer. It
+// returns false once the Switch is stopped, or at once for an unknown channel.
+func (sw *Switch) Receive(chId byte) (InboundBytes, bool) {
+	q := sw.recvQueues[chId]
+	if q == nil {
+		log.Warnf("Receive on unknown channel %#02x", chId)
+		return InboundBytes{}, false
+	}
+	select {
+	case m := <-q:
+		return m, true
+	case <-sw.quit:
+		return InboundBytes{}, false
+	}
+}
+
+// ReceiveContext is Receive with a context: it returns ctx's error when ctx
+// is done, ErrSwitchStopped after Stop, ErrUnknownChannel for a channel the
+// Switch does not have.
+func (sw *Switch) ReceiveContext(ctx context.Context, chId byte) (InboundBytes, error) {
+	q := sw.recvQueues[chId]
+	if q == nil {
+		return InboundBytes{}, fmt.Errorf("%w: %#02x", ErrUnknownChannel, chId)
+	}
+	select {
+	case m := <-q:
+		return m, nil
+	case <-sw.quit:
+		return InboundBytes{}, ErrSwitchStopped
+	case <-ctx.Done():
+		return InboundBytes{}, ctx.Err()
+	}
+}
+
+// Broadcast queues msg on channel chId for every peer without blocking
+// (TrySend), encoding it once, and counts the peers it was queued for and
+// those it was not (queue full, channel not spoken, peer stopping).
+func (sw *Switch) Broadcast(chId byte, msg Binary) (numSuccess, numFailure int) {
+	bz, err := encodeMessage(msg)
+	if err != nil {
+		log.Warnf("Broadcast on %#02x: %s", chId, err)
+		return 0, sw.peers.Size()
+	}
+	for _, p := range sw.peers.List() {
+		if p.mconn.trySend(chId, bz) == nil {
+			numSuccess++
+		} else {
+			numFailure++
+		}
+	}
+	return numSuccess, numFailure
+}
+
+// NumPeers counts the peers by direction, and the dials in progress.
+func (sw *Switch) NumPeers() (outbound, inbound, dialing int) {
+	for _, p := range sw.peers.List() {
+		if p.IsOutbound() {
+			outbound++
+		} else {
+			inbound++
+		}
+	}
+	sw.mu.Lock()
+	dialing = len(sw.dialing)
+	sw.mu.Unlock()
+	return outbound, inbound, dialing
+}
+
+// Peers returns the set of current peers.
+func (sw *Switch) Peers() IPeerSet { return sw.peers }
+
+const (
+	eventBusBuffer  = 1024
+	eventDrainGrace = time.Second
+)
