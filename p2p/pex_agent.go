@@ -48,6 +48,7 @@ type PEXAgent struct {
 
 	mu          sync.Mutex
 	lastRequest map[peer.ID]time.Time // requests peers made of us
+	lastAsked   map[peer.ID]time.Time // requests we made of peers
 	announces   map[peer.ID][]time.Time
 	dialing     map[string]bool
 }
@@ -65,6 +66,7 @@ func NewPEXAgent(sw *Switch, book *AddrBook, opts ...PEXOption) *PEXAgent {
 		events:      make(chan interface{}, 64),
 		quit:        make(chan struct{}),
 		lastRequest: map[peer.ID]time.Time{},
+		lastAsked:   map[peer.ID]time.Time{},
 		announces:   map[peer.ID][]time.Time{},
 		dialing:     map[string]bool{},
 	}
@@ -131,8 +133,18 @@ func (pexA *PEXAgent) spawn(f func()) {
 }
 
 // RequestPEX asks peer for addresses in the background and adds the answer
-// to the book.
+// to the book. It asks a given peer at most once per ensure-peers period
+// (peers refuse, and stop, one that asks three times as often).
 func (pexA *PEXAgent) RequestPEX(peer *Peer) {
+	now := time.Now()
+	pexA.mu.Lock()
+	last, asked := pexA.lastAsked[peer.ID]
+	if asked && now.Sub(last) < pexA.cfg.ensurePeersPeriod {
+		pexA.mu.Unlock()
+		return
+	}
+	pexA.lastAsked[peer.ID] = now
+	pexA.mu.Unlock()
 	pexA.spawn(func() {
 		if _, err := pexA.RequestPEXContext(context.Background(), peer); err != nil {
 			log.Debugf("pex request to %s: %s", peer, err)
@@ -143,6 +155,9 @@ func (pexA *PEXAgent) RequestPEX(peer *Peer) {
 // RequestPEXContext asks peer for addresses, adds them to the book and
 // returns those the book accepted. A malformed answer stops the peer.
 func (pexA *PEXAgent) RequestPEXContext(ctx context.Context, peer *Peer) ([]*NetAddress, error) {
+	pexA.mu.Lock()
+	pexA.lastAsked[peer.ID] = time.Now()
+	pexA.mu.Unlock()
 	infos, err := pexA.svc.Request(ctx, peer.ID)
 	if err != nil {
 		if isProtocolViolation(err) {
@@ -188,9 +203,10 @@ func (pexA *PEXAgent) onNewPeer(p *Peer) {
 	// What the peer says it listens on (identify) is a candidate for the book.
 	h := pexA.sw.Host()
 	pexA.addToBook([]peer.AddrInfo{{ID: p.ID, Addrs: h.Peerstore().Addrs(p.ID)}}, p)
-	if p.IsOutbound() {
+	// A seed's crawl asks the peers it dials itself.
+	if p.IsOutbound() && !pexA.cfg.seedMode {
 		pexA.SendAddrs(p, pexA.ourAddresses())
-		if pexA.book.NeedMoreAddrs() || pexA.cfg.seedMode {
+		if pexA.book.NeedMoreAddrs() {
 			pexA.RequestPEX(p)
 		}
 	}
@@ -199,6 +215,7 @@ func (pexA *PEXAgent) onNewPeer(p *Peer) {
 func (pexA *PEXAgent) onDonePeer(p *Peer, reason interface{}) {
 	pexA.mu.Lock()
 	delete(pexA.lastRequest, p.ID)
+	delete(pexA.lastAsked, p.ID)
 	delete(pexA.announces, p.ID)
 	pexA.mu.Unlock()
 	if reason != nil && p.IsOutbound() && p.mconn.RemoteAddress != nil {
@@ -357,10 +374,14 @@ func (pexA *PEXAgent) addToBook(infos []peer.AddrInfo, src *Peer) []*NetAddress 
 // pexHandler answers the PEX streams peers open to us.
 type pexHandler struct{ a *PEXAgent }
 
+// peer returns id's Peer, waiting a moment for a peer that connected just
+// now: it may ask before we have admitted it.
 func (h pexHandler) peer(id peer.ID) (*Peer, error) {
-	p := h.a.sw.peers.Get(id.String())
-	if p == nil {
-		return nil, fmt.Errorf("%w: %s", ErrPEXNotPeer, id)
+	ctx, cancel := context.WithTimeout(context.Background(), h.a.cfg.requestTimeout)
+	defer cancel()
+	p, err := h.a.sw.awaitPeer(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrPEXNotPeer, id, err)
 	}
 	return p, nil
 }

@@ -1,0 +1,297 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/switchyard-p2p/switchyard/pexcompat"
+)
+
+// pexNode is a Switch with a book and a PEX agent.
+type pexNode struct {
+	sw    *Switch
+	book  *AddrBook
+	agent *PEXAgent
+}
+
+// pexNodes starts n Switches on mocknet, each with an in-memory book that
+// knows only node 0's address, and PEX agents with fast test periods.
+func pexNodes(t *testing.T, n int, pexOpts ...PEXOption) ([]*pexNode, mocknet.Mocknet) {
+	t.Helper()
+	sws, mn := mockSwitchesNet(t, n, testChannels, WithMaxPeers(20, 10))
+	nodes := make([]*pexNode, n)
+	for i, sw := range sws {
+		book := NewAddrBook("", WithBookRoutabilityStrict(false))
+		if err := book.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 {
+			if err := book.AddAddress(addrOf(t, sws[0]), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		opts := append([]PEXOption{WithEnsurePeersPeriod(100 * time.Millisecond), WithMinOutboundPeers(3)}, pexOpts...)
+		nodes[i] = &pexNode{sw: sw, book: book, agent: NewPEXAgent(sw, book, opts...)}
+	}
+	for _, nd := range nodes {
+		if err := nd.agent.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, nd := range nodes {
+			nd.agent.Stop()
+			nd.book.Stop()
+		}
+	})
+	return nodes, mn
+}
+
+// connected reports whether the peer graph of the nodes is one component.
+func connected(nodes []*pexNode) bool {
+	index := map[string]int{}
+	for i, nd := range nodes {
+		index[nd.sw.Host().ID().String()] = i
+	}
+	seen := map[int]bool{0: true}
+	stack := []int{0}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, p := range nodes[i].sw.Peers().List() {
+			if j, ok := index[p.Key]; ok && !seen[j] {
+				seen[j] = true
+				stack = append(stack, j)
+			}
+		}
+	}
+	return len(seen) == len(nodes)
+}
+
+func TestPEXNodesThatKnowOnlyASeedFindEachOther(t *testing.T) {
+	nodes, _ := pexNodes(t, 12)
+	waitFor(t, 20*time.Second, func() bool {
+		for _, nd := range nodes[1:] { // the seed has everyone as inbound peers
+			if out, _, _ := nd.sw.NumPeers(); out < 3 {
+				return false
+			}
+		}
+		return connected(nodes)
+	})
+	for _, nd := range nodes[1:] {
+		if nd.book.Size() < 3 {
+			t.Errorf("book of %s holds %d addresses", nd.sw.Host().ID(), nd.book.Size())
+		}
+	}
+}
+
+func TestPEXAnswersWithBookAddressesAndNeverTheAsker(t *testing.T) {
+	nodes, mn := pexNodes(t, 1, WithEnsurePeersPeriod(time.Hour))
+	sw, book := nodes[0].sw, nodes[0].book
+	svc, asker := pexRawPeer(t, mn, sw)
+	other := &NetAddress{IP: []byte{10, 1, 2, 3}, Port: 26656, ID: fixedPeerID(t, 7), Multiaddr: ma.StringCast("/ip4/10.1.2.3/tcp/26656")}
+	self := &NetAddress{IP: []byte{10, 1, 2, 4}, Port: 26656, ID: asker.ID, Multiaddr: ma.StringCast("/ip4/10.1.2.4/tcp/26656")}
+	for _, na := range []*NetAddress{other, self} {
+		if err := book.AddAddress(na, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := svc.Request(context.Background(), sw.Host().ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ai := range got {
+		if ai.ID == asker.ID {
+			t.Fatal("answer holds the asker itself")
+		}
+		found = found || ai.ID == other.ID
+	}
+	if !found {
+		t.Fatalf("answer %v lacks %s", got, other)
+	}
+}
+
+func TestPEXRequestFillsTheBook(t *testing.T) {
+	sws := mockSwitches(t, 2, testChannels)
+	a, b := sws[0], sws[1]
+	other := &NetAddress{IP: []byte{10, 1, 2, 3}, Port: 26656, ID: fixedPeerID(t, 7), Multiaddr: ma.StringCast("/ip4/10.1.2.3/tcp/26656")}
+	books := []*AddrBook{NewAddrBook("", WithBookRoutabilityStrict(false)), NewAddrBook("", WithBookRoutabilityStrict(false))}
+	books[0].AddAddress(other, nil)
+	books[1].AddAddress(addrOf(t, a), nil)
+	for i, sw := range sws {
+		books[i].Start()
+		agent := NewPEXAgent(sw, books[i], WithEnsurePeersPeriod(100*time.Millisecond))
+		if err := agent.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { agent.Stop(); books[i].Stop() })
+	}
+	waitFor(t, 5*time.Second, func() bool { return books[1].HasAddress(other) })
+	if !books[0].HasAddress(addrOf(t, b)) {
+		t.Fatal("a did not learn b's address from b's announcement")
+	}
+}
+
+// pexRawPeer is a hand-driven host that is a peer of sw (it speaks channel
+// 0x10) and can speak PEX directly.
+func pexRawPeer(t *testing.T, mn mocknet.Mocknet, sw *Switch) (*pexcompat.Service, *Peer) {
+	t.Helper()
+	h := rawHost(t, mn, ChannelProtocolID(DefaultNetwork, 0x10))
+	svc := pexcompat.NewService(h, pexcompat.ProtocolID(DefaultNetwork), nopPEXHandler{})
+	t.Cleanup(func() { svc.Close() })
+	return svc, connectRaw(t, h, sw)
+}
+
+type nopPEXHandler struct{}
+
+func (nopPEXHandler) HandleRequest(peer.ID) ([]peer.AddrInfo, error) { return nil, nil }
+func (nopPEXHandler) HandleAddrs(peer.ID, []peer.AddrInfo) error     { return nil }
+
+// doneReason waits for the SwitchEventDonePeer of p on events.
+func doneReason(t *testing.T, events <-chan interface{}, p *Peer) error {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case ev := <-events:
+			if d, ok := ev.(SwitchEventDonePeer); ok && d.Peer == p {
+				err, _ := d.Error.(error)
+				return err
+			}
+		case <-deadline:
+			t.Fatalf("%s was not stopped", p)
+		}
+	}
+}
+
+func TestPEXPeerThatAsksTooOftenIsStopped(t *testing.T) {
+	nodes, mn := pexNodes(t, 1, WithEnsurePeersPeriod(time.Hour))
+	sw := nodes[0].sw
+	events := make(chan interface{}, 10)
+	sw.AddEventListener("t", events)
+	svc, p := pexRawPeer(t, mn, sw)
+	ctx := context.Background()
+	if _, err := svc.Request(ctx, sw.Host().ID()); err != nil {
+		t.Fatalf("first request: %s", err)
+	}
+	if _, err := svc.Request(ctx, sw.Host().ID()); err == nil {
+		t.Fatal("second request at once was answered")
+	}
+	if err := doneReason(t, events, p); !errors.Is(err, ErrPEXFlood) {
+		t.Fatalf("stopped for %v, want ErrPEXFlood", err)
+	}
+}
+
+func TestPEXAnnouncementsAreCheckedAndBounded(t *testing.T) {
+	nodes, mn := pexNodes(t, 1, WithEnsurePeersPeriod(time.Hour))
+	sw, book := nodes[0].sw, nodes[0].book
+	events := make(chan interface{}, 10)
+	sw.AddEventListener("t", events)
+	svc, p := pexRawPeer(t, mn, sw)
+	ctx := context.Background()
+	self := sw.Host().ID()
+	announcer := p.ID
+
+	// Its own address is taken; a third party's, ours, and malformed ones are not.
+	own := peer.AddrInfo{ID: announcer, Addrs: []ma.Multiaddr{ma.StringCast("/ip4/10.9.9.9/tcp/26656")}}
+	thirdParty := peer.AddrInfo{ID: fixedPeerID(t, 9), Addrs: []ma.Multiaddr{ma.StringCast("/ip4/10.8.8.8/tcp/26656")}}
+	ours := peer.AddrInfo{ID: self, Addrs: sw.Host().Addrs()}
+	if err := svc.Announce(ctx, self, []peer.AddrInfo{own, thirdParty, ours}); err != nil {
+		t.Fatalf("announce: %s", err)
+	}
+	if !book.HasAddress(&NetAddress{IP: []byte{10, 9, 9, 9}, Port: 26656, ID: announcer, Multiaddr: own.Addrs[0]}) {
+		t.Error("the announcer's own address was not taken")
+	}
+	if book.HasAddress(&NetAddress{IP: []byte{10, 8, 8, 8}, Port: 26656, ID: thirdParty.ID, Multiaddr: thirdParty.Addrs[0]}) {
+		t.Error("a third party's address was taken from an announcement")
+	}
+	for _, na := range book.GetSelection() {
+		if na.ID == self {
+			t.Error("our own address entered the book")
+		}
+	}
+
+	// Too many addresses at once: the announcer is stopped.
+	var flood []ma.Multiaddr
+	for i := 0; i < 8; i++ {
+		flood = append(flood, ma.StringCast(fmt.Sprintf("/ip4/10.7.7.%d/tcp/26656", i)))
+	}
+	svc.Announce(ctx, self, []peer.AddrInfo{{ID: announcer, Addrs: flood}, {ID: announcer, Addrs: flood}, {ID: announcer, Addrs: flood}})
+	if err := doneReason(t, events, p); !errors.Is(err, ErrPEXFlood) {
+		t.Fatalf("stopped for %v, want ErrPEXFlood", err)
+	}
+}
+
+func TestPEXMalformedAnswerStopsThePeer(t *testing.T) {
+	nodes, mn := pexNodes(t, 1, WithEnsurePeersPeriod(time.Hour))
+	sw := nodes[0].sw
+	events := make(chan interface{}, 10)
+	sw.AddEventListener("t", events)
+	h := rawHost(t, mn, ChannelProtocolID(DefaultNetwork, 0x10))
+	h.SetStreamHandler(pexcompat.ProtocolID(DefaultNetwork), func(s network.Stream) {
+		io.CopyN(io.Discard, s, 2)
+		s.Write([]byte{0x05, 0x02, 0xff, 0xff, 0xff, 0xff}) // Addrs with an absurd count
+		s.Close()
+	})
+	p := connectRaw(t, h, sw)
+	if _, err := nodes[0].agent.RequestPEXContext(context.Background(), p); !errors.Is(err, pexcompat.ErrTruncated) && !errors.Is(err, pexcompat.ErrTooManyAddrs) {
+		t.Fatalf("request: %v, want a codec error", err)
+	}
+	if err := doneReason(t, events, p); err == nil {
+		t.Fatal("peer with a malformed answer stopped without a reason")
+	}
+}
+
+func TestPEXSeedModeAnswersAndDisconnects(t *testing.T) {
+	const n = 8
+	sws, _ := mockSwitchesNet(t, n, testChannels, WithMaxPeers(20, 10))
+	var books []*AddrBook
+	for i, sw := range sws {
+		book := NewAddrBook("", WithBookRoutabilityStrict(false))
+		book.Start()
+		t.Cleanup(book.Stop)
+		books = append(books, book)
+		opts := []PEXOption{WithEnsurePeersPeriod(100 * time.Millisecond), WithMinOutboundPeers(2)}
+		if i == 0 {
+			opts = append(opts, WithSeedMode(true), WithSeedDisconnectDelay(50*time.Millisecond))
+		} else {
+			book.AddAddress(addrOf(t, sws[0]), nil)
+		}
+		a := NewPEXAgent(sw, book, opts...)
+		if err := a.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(a.Stop)
+	}
+	// The nodes end up connected to each other, not to the seed, which
+	// knows them all.
+	seedID := sws[0].Host().ID().String()
+	waitFor(t, 20*time.Second, func() bool {
+		if books[0].Size() < n-1 {
+			return false
+		}
+		for _, sw := range sws[1:] {
+			out, _, _ := sw.NumPeers()
+			if out < 2 || sw.Peers().Has(seedID) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// fixedPeerID is a deterministic, valid peer ID for tests.
+func fixedPeerID(t testing.TB, seed uint64) peer.ID {
+	return testID(t, rand.New(rand.NewPCG(seed, seed)))
+}
