@@ -8,16 +8,21 @@ import (
 )
 
 // sendScheduler shares one peer's link among its channels by priority, the
-// 2014 MConnection's rule: of the channels waiting to write, the one with the
-// lowest recentlySent/priority goes next, and recentlySent decays over time.
+// 2014 MConnection's rule: of the channels that want to write, the one with
+// the lowest recentlySent/priority goes next, and recentlySent decays over
+// time.
 //
-// Each channel writes on its own stream from its own goroutine, and a writer
-// holds the scheduler's single permit while it hands one chunk (at most
-// writeQuantum bytes) to the muxer. A write can also block because the
-// remote stopped reading that channel (the stream's flow-control window is
-// closed); so that such a channel cannot stall the others, a holder that has
-// not finished within stallTimeout is set aside and the permit passes on. Its
-// write completes in the background whenever the remote reads again.
+// Each channel writes on its own stream from its own goroutine. A writer
+// holds the scheduler's single permit while it hands chunks of at most
+// writeQuantum bytes to the muxer; between chunks it requeues, so that a
+// channel that sent less for its priority can go first, and it releases the
+// permit when it has nothing more to write.
+//
+// A write can also block because the remote stopped reading that channel
+// (the stream's flow-control window is closed). So that such a channel
+// cannot stall the others, a holder that has not finished a chunk within
+// stallTimeout is set aside and the permit passes on; its write completes in
+// the background whenever the remote reads again.
 type sendScheduler struct {
 	mu        sync.Mutex
 	holder    *sendChannel
@@ -29,8 +34,8 @@ type sendScheduler struct {
 }
 
 const (
-	// writeQuantum is the most a channel writes per permit: the granularity
-	// at which a high-priority message can overtake a busy channel.
+	// writeQuantum is the most a channel writes per turn: the granularity
+	// at which a higher-priority channel can overtake a busy one.
 	writeQuantum = 64 << 10
 	// decayPeriod and decayFactor age recentlySent as the 2014 package did.
 	decayPeriod = 100 * time.Millisecond
@@ -43,7 +48,8 @@ func (s *sendScheduler) init(channels []*sendChannel, stall time.Duration) {
 	s.lastDecay = time.Now()
 }
 
-// acquire blocks until c may write, and reports false if quit closed first.
+// acquire blocks until c holds the permit, and reports false if quit closed
+// first.
 func (s *sendScheduler) acquire(c *sendChannel, quit <-chan struct{}) bool {
 	s.mu.Lock()
 	if s.holder == nil {
@@ -55,7 +61,54 @@ func (s *sendScheduler) acquire(c *sendChannel, quit <-chan struct{}) bool {
 	s.waiters = append(s.waiters, c)
 	epoch := s.epoch
 	s.mu.Unlock()
+	return s.wait(c, epoch, quit)
+}
 
+// requeue records that the holder c wrote n more bytes and lets a waiting
+// channel that sent less for its priority go first; it returns when c holds
+// the permit again (false if quit closed first).
+func (s *sendScheduler) requeue(c *sendChannel, n int, quit <-chan struct{}) bool {
+	now := time.Now()
+	s.mu.Lock()
+	s.decayLocked(now)
+	c.recentlySent += float64(n)
+	if s.holder != c { // set aside as stalled meanwhile: queue up anew
+		s.mu.Unlock()
+		return s.acquire(c, quit)
+	}
+	if len(s.waiters) == 0 {
+		s.mu.Unlock()
+		return true
+	}
+	s.waiters = append(s.waiters, c)
+	s.holder = nil
+	s.grantNextLocked() // may be c itself
+	epoch := s.epoch
+	s.mu.Unlock()
+	return s.wait(c, epoch, quit)
+}
+
+// release returns the permit after c wrote n more bytes.
+func (s *sendScheduler) release(c *sendChannel, n int) {
+	now := time.Now()
+	s.mu.Lock()
+	s.decayLocked(now)
+	c.recentlySent += float64(n)
+	if s.holder == c { // else c was set aside as stalled; the permit moved on
+		s.holder = nil
+		s.grantNextLocked()
+	}
+	s.mu.Unlock()
+}
+
+// wait blocks the waiting channel c until it is granted the permit. If the
+// holder makes no progress (no grant) for a stall period, it is set aside.
+func (s *sendScheduler) wait(c *sendChannel, epoch uint64, quit <-chan struct{}) bool {
+	select {
+	case <-c.grant:
+		return true
+	default:
+	}
 	if c.stallTimer == nil {
 		c.stallTimer = time.NewTimer(s.stall)
 	} else {
@@ -69,8 +122,8 @@ func (s *sendScheduler) acquire(c *sendChannel, quit <-chan struct{}) bool {
 		case <-c.stallTimer.C:
 			s.mu.Lock()
 			if s.epoch == epoch && s.holder != nil {
-				// The holder wrote nothing for a whole period: most likely its
-				// remote stopped reading. Stop waiting for it.
+				// The holder finished nothing for a whole period: most
+				// likely its remote stopped reading. Stop waiting for it.
 				s.holder = nil
 				s.grantNextLocked()
 			}
@@ -90,19 +143,6 @@ func (s *sendScheduler) acquire(c *sendChannel, quit <-chan struct{}) bool {
 			return false
 		}
 	}
-}
-
-// release returns the permit after c wrote n bytes.
-func (s *sendScheduler) release(c *sendChannel, n int) {
-	now := time.Now()
-	s.mu.Lock()
-	s.decayLocked(now)
-	c.recentlySent += float64(n)
-	if s.holder == c { // else c was set aside as stalled; the permit moved on
-		s.holder = nil
-		s.grantNextLocked()
-	}
-	s.mu.Unlock()
 }
 
 // grantNextLocked hands the permit to the waiting channel that sent least

@@ -80,6 +80,7 @@ func (c *sendChannel) run() {
 		bw := writerPool.Get().(*bufio.Writer)
 		bw.Reset(out)
 		err := c.writeBatch(bw, msg)
+		out.done()
 		bw.Reset(nil)
 		writerPool.Put(bw)
 		if err != nil {
@@ -111,7 +112,7 @@ func (c *sendChannel) flushQueue(out *permitWriter) error {
 	case msg := <-c.queue:
 		bw := writerPool.Get().(*bufio.Writer)
 		bw.Reset(out)
-		defer func() { bw.Reset(nil); writerPool.Put(bw) }()
+		defer func() { out.done(); bw.Reset(nil); writerPool.Put(bw) }()
 		return c.writeBatch(bw, msg)
 	default:
 		return nil
@@ -152,29 +153,47 @@ func writeFrame(bw *bufio.Writer, msg []byte) error {
 }
 
 // permitWriter writes to the channel's stream in chunks of at most
-// writeQuantum, each under the peer's send-scheduler permit.
+// writeQuantum, holding the peer's send-scheduler permit; between chunks it
+// lets a channel that sent less for its priority go first. done releases
+// the permit when the writer has nothing more to write.
 type permitWriter struct {
-	s network.Stream
-	c *sendChannel
+	s       network.Stream
+	c       *sendChannel
+	held    bool
+	pending int // bytes written under the permit and not yet accounted
 }
 
 func (w *permitWriter) Write(p []byte) (int, error) {
 	sched, quit := &w.c.mconn.sched, w.c.mconn.quit
 	written := 0
 	for len(p) > 0 {
-		chunk := min(len(p), writeQuantum)
-		if !sched.acquire(w.c, quit) {
+		var ok bool
+		if w.held {
+			ok = sched.requeue(w.c, w.pending, quit)
+		} else {
+			ok = sched.acquire(w.c, quit)
+		}
+		w.held, w.pending = ok, 0
+		if !ok {
 			return written, ErrPeerStopped
 		}
-		n, err := w.s.Write(p[:chunk])
-		sched.release(w.c, n)
+		n, err := w.s.Write(p[:min(len(p), writeQuantum)])
+		w.pending = n
 		written += n
 		if err != nil {
 			return written, err
 		}
-		p = p[chunk:]
+		p = p[n:]
 	}
 	return written, nil
+}
+
+// done releases the permit, if held.
+func (w *permitWriter) done() {
+	if w.held {
+		w.c.mconn.sched.release(w.c, w.pending)
+		w.held, w.pending = false, 0
+	}
 }
 
 // enqueue puts bz on the queue, waiting until ctx is done if it is full.
