@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -34,6 +35,7 @@ type MConnection struct {
 	// quit when its streams must end now. A graceful stop closes closing,
 	// lets the writers flush, then closes quit.
 	closing   chan struct{}
+	stopping  atomic.Bool // closing is closed; cheaper to test on every send
 	quit      chan struct{}
 	closeOnce sync.Once
 	quitOnce  sync.Once
@@ -92,7 +94,8 @@ func (m *MConnection) channel(chID byte) (*sendChannel, error) {
 	return nil, fmt.Errorf("%w: %#02x (%s)", ErrChannelNotSupported, chID, m.Peer)
 }
 
-func (m *MConnection) send(ctx context.Context, chID byte, bz []byte) error {
+// send queues bz on chID; see sendChannel.enqueue for ctx and timeout.
+func (m *MConnection) send(ctx context.Context, timeout time.Duration, chID byte, bz []byte) error {
 	c, err := m.channel(chID)
 	if err != nil {
 		return err
@@ -100,7 +103,7 @@ func (m *MConnection) send(ctx context.Context, chID byte, bz []byte) error {
 	if len(bz) > c.desc.RecvMessageCapacity {
 		return fmt.Errorf("%w: %d bytes on channel %#02x (max %d)", ErrMessageTooLarge, len(bz), chID, c.desc.RecvMessageCapacity)
 	}
-	return c.enqueue(ctx, bz)
+	return c.enqueue(ctx, timeout, bz)
 }
 
 func (m *MConnection) trySend(chID byte, bz []byte) error {
@@ -119,12 +122,7 @@ func (m *MConnection) canSend(chID byte) bool {
 	if err != nil {
 		return false
 	}
-	select {
-	case <-m.closing:
-		return false
-	default:
-	}
-	return len(c.queue) < cap(c.queue)
+	return !m.stopping.Load() && len(c.queue) < cap(c.queue)
 }
 
 // openStream opens our stream for a channel and tracks it for stop.
@@ -187,10 +185,18 @@ func (m *MConnection) Err() error {
 	return m.err
 }
 
+// beginStop refuses further sends.
+func (m *MConnection) beginStop() {
+	m.closeOnce.Do(func() {
+		m.stopping.Store(true)
+		close(m.closing)
+	})
+}
+
 // stop ends the peer's streams now. It does not wait for the writers (they
 // may be the caller); Stop of the Switch does.
 func (m *MConnection) stop() {
-	m.closeOnce.Do(func() { close(m.closing) })
+	m.beginStop()
 	m.quitOnce.Do(func() {
 		m.mu.Lock()
 		close(m.quit)
@@ -207,7 +213,7 @@ func (m *MConnection) stop() {
 // stopGracefully lets the writers flush what is queued and close their
 // streams, waiting at most timeout, then stops.
 func (m *MConnection) stopGracefully(timeout time.Duration) {
-	m.closeOnce.Do(func() { close(m.closing) })
+	m.beginStop()
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
 	t := time.NewTimer(timeout)

@@ -34,9 +34,11 @@ func (p *Peer) MConnection() *MConnection { return p.mconn }
 // Switch stopped, the send timeout passed, or the channel is unknown, not
 // spoken by the peer, or the message is too large (SendContext says which).
 func (p *Peer) Send(chId byte, msg Binary) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), p.mconn.sw.cfg.sendTimeout)
-	defer cancel()
-	return p.SendContext(ctx, chId, msg) == nil
+	bz, err := encodeMessage(msg)
+	if err != nil {
+		return false
+	}
+	return p.mconn.send(context.Background(), p.mconn.sw.cfg.sendTimeout, chId, bz) == nil
 }
 
 // SendContext is Send with a context in place of the send timeout, and an
@@ -48,7 +50,7 @@ func (p *Peer) SendContext(ctx context.Context, chId byte, msg Binary) error {
 	if err != nil {
 		return err
 	}
-	return p.mconn.send(ctx, chId, bz)
+	return p.mconn.send(ctx, 0, chId, bz)
 }
 
 // TrySend queues msg on channel chId if there is room, and never blocks. It

@@ -47,8 +47,14 @@ func (m *MConnection) serveRecv(desc *ChannelDescriptor, s network.Stream) {
 			return
 		}
 		stats.received(len(msg))
+		in := InboundBytes{MConn: m, Bytes: msg}
 		select {
-		case q <- InboundBytes{MConn: m, Bytes: msg}:
+		case q <- in: // the common case: room in the queue
+			continue
+		default:
+		}
+		select {
+		case q <- in:
 		case <-m.quit:
 			return
 		}

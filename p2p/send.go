@@ -196,18 +196,23 @@ func (w *permitWriter) done() {
 	}
 }
 
-// enqueue puts bz on the queue, waiting until ctx is done if it is full.
-func (c *sendChannel) enqueue(ctx context.Context, bz []byte) error {
-	m := c.mconn
-	select {
-	case <-m.closing:
-		return ErrPeerStopped
-	default:
+// enqueue puts bz on the queue, waiting while it is full until ctx is done
+// (ctx may be nil) or timeout passes (0: no timeout). The common case, room
+// in the queue, allocates nothing.
+func (c *sendChannel) enqueue(ctx context.Context, timeout time.Duration, bz []byte) error {
+	if err := c.tryEnqueue(bz); err != ErrSendQueueFull {
+		return err
 	}
-	select {
-	case c.queue <- bz:
-		return nil
-	default:
+	m := c.mconn
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	var done <-chan struct{}
+	if ctx != nil {
+		done = ctx.Done()
 	}
 	select {
 	case c.queue <- bz:
@@ -216,7 +221,9 @@ func (c *sendChannel) enqueue(ctx context.Context, bz []byte) error {
 		return ErrPeerStopped
 	case <-m.sw.quit:
 		return ErrSwitchStopped
-	case <-ctx.Done():
+	case <-expired:
+		return fmt.Errorf("%w: queue full for %s", ErrSendTimeout, timeout)
+	case <-done:
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return fmt.Errorf("%w: %w", ErrSendTimeout, ctx.Err())
 		}
@@ -226,10 +233,8 @@ func (c *sendChannel) enqueue(ctx context.Context, bz []byte) error {
 
 // tryEnqueue puts bz on the queue if there is room.
 func (c *sendChannel) tryEnqueue(bz []byte) error {
-	select {
-	case <-c.mconn.closing:
+	if c.mconn.stopping.Load() {
 		return ErrPeerStopped
-	default:
 	}
 	select {
 	case c.queue <- bz:

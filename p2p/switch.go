@@ -271,6 +271,14 @@ func (sw *Switch) Receive(chId byte) (InboundBytes, bool) {
 		log.Warnf("Receive on unknown channel %#02x", chId)
 		return InboundBytes{}, false
 	}
+	if sw.state.Load() == stateStopped {
+		return InboundBytes{}, false
+	}
+	select {
+	case m := <-q: // the common case under load: a message is waiting
+		return m, true
+	default:
+	}
 	select {
 	case m := <-q:
 		return m, true

@@ -251,7 +251,7 @@ func (sw *Switch) removePeer(p *Peer, reason error) {
 	if reason != nil {
 		p.mconn.setErr(reason)
 	}
-	p.mconn.closeOnce.Do(func() { close(p.mconn.closing) })
+	p.mconn.beginStop()
 	var done SwitchEventDonePeer
 	done.Peer = p
 	if err := p.mconn.Err(); err != nil {
