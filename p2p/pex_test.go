@@ -256,6 +256,8 @@ func TestPEXMalformedAnswerStopsThePeer(t *testing.T) {
 func TestPEXSeedModeAnswersAndDisconnects(t *testing.T) {
 	const n = 8
 	sws, _ := mockSwitchesNet(t, n, testChannels, WithMaxPeers(20, 10))
+	seedEvents := make(chan interface{}, 1000)
+	sws[0].AddEventListener("test", seedEvents)
 	var books []*AddrBook
 	for i, sw := range sws {
 		book := NewAddrBook("", WithBookRoutabilityStrict(false))
@@ -274,21 +276,37 @@ func TestPEXSeedModeAnswersAndDisconnects(t *testing.T) {
 		}
 		t.Cleanup(a.Stop)
 	}
-	// The nodes end up connected to each other, not to the seed, which
-	// knows them all.
+	// The nodes end up with outbound peers other than the seed; the seed
+	// learns them all, and disconnects every one after answering.
 	seedID := sws[0].Host().ID().String()
-	waitFor(t, 20*time.Second, func() bool {
+	waitFor(t, 30*time.Second, func() bool {
 		if books[0].Size() < n-1 {
 			return false
 		}
 		for _, sw := range sws[1:] {
-			out, _, _ := sw.NumPeers()
-			if out < 2 || sw.Peers().Has(seedID) {
+			out := 0
+			for _, p := range sw.Peers().List() {
+				if p.IsOutbound() && p.Key != seedID {
+					out++
+				}
+			}
+			if out < 2 {
 				return false
 			}
 		}
 		return true
 	})
+	disconnected := map[string]bool{}
+	for len(disconnected) < n-1 {
+		select {
+		case ev := <-seedEvents:
+			if d, ok := ev.(SwitchEventDonePeer); ok && d.Error == nil {
+				disconnected[d.Peer.Key] = true
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the seed disconnected %d of %d nodes", len(disconnected), n-1)
+		}
+	}
 }
 
 // fixedPeerID is a deterministic, valid peer ID for tests.
