@@ -71,7 +71,11 @@ func (sw *Switch) dial(ctx context.Context, addr *NetAddress) (*Peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.outbound.Store(true) // for a peer learned through a raw conn, see dialWithoutID
+	if addr.ID == "" {
+		// The swarm records an injected connection as inbound, and the
+		// peer may have been admitted before its ID was known here.
+		p.outbound.Store(true)
+	}
 	return p, nil
 }
 
