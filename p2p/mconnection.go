@@ -122,7 +122,7 @@ func (m *MConnection) canSend(chID byte) bool {
 	if err != nil {
 		return false
 	}
-	return !m.stopping.Load() && len(c.queue) < cap(c.queue)
+	return !m.stopping.Load() && c.queue.len() < c.queue.capacity
 }
 
 // openStream opens our stream for a channel and tracks it for stop.

@@ -23,14 +23,19 @@ type channelStats struct {
 	sentBytes, sentMsgs, recvBytes, recvMsgs prometheus.Counter
 }
 
-func (c *channelStats) sent(n int) {
-	c.sentBytes.Add(float64(n))
-	c.sentMsgs.Inc()
+// sent counts a batch of msgs messages of size bytes in all.
+func (c *channelStats) sent(msgs, size int) {
+	c.sentBytes.Add(float64(size))
+	c.sentMsgs.Add(float64(msgs))
 }
 
-func (c *channelStats) received(n int) {
-	c.recvBytes.Add(float64(n))
-	c.recvMsgs.Inc()
+// received counts msgs messages of size bytes in all.
+func (c *channelStats) received(msgs, size int) {
+	if msgs == 0 {
+		return
+	}
+	c.recvBytes.Add(float64(size))
+	c.recvMsgs.Add(float64(msgs))
 }
 
 func newMetrics(sw *Switch, reg prometheus.Registerer) (*metrics, error) {
@@ -63,7 +68,7 @@ func newMetrics(sw *Switch, reg prometheus.Registerer) (*metrics, error) {
 		n := 0
 		for _, p := range sw.peers.List() {
 			for _, c := range p.mconn.chans {
-				n += len(c.queue)
+				n += c.queue.len()
 			}
 		}
 		return float64(n)

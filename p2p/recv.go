@@ -31,7 +31,13 @@ func (m *MConnection) serveRecv(desc *ChannelDescriptor, s network.Stream) {
 	q := m.sw.recvQueues[desc.Id]
 	stats := m.sw.metrics.channel(desc.Id)
 	br := bufio.NewReaderSize(s, desc.RecvBufferSize)
+	var msgs, size int // counted, then added to the metrics before the reader blocks
+	defer func() { stats.received(msgs, size) }()
 	for {
+		if msgs > 0 && br.Buffered() == 0 {
+			stats.received(msgs, size)
+			msgs, size = 0, 0
+		}
 		msg, err := readFrame(br, desc.RecvMessageCapacity)
 		if err != nil {
 			if err == io.EOF {
@@ -46,7 +52,8 @@ func (m *MConnection) serveRecv(desc *ChannelDescriptor, s network.Stream) {
 			s.Reset()
 			return
 		}
-		stats.received(len(msg))
+		msgs++
+		size += len(msg)
 		in := InboundBytes{MConn: m, Bytes: msg}
 		select {
 		case q <- in: // the common case: room in the queue

@@ -21,7 +21,7 @@ type sendChannel struct {
 	mconn *MConnection
 	desc  *ChannelDescriptor
 	proto protocol.ID
-	queue chan []byte
+	queue *sendQueue
 	stats *channelStats
 
 	// scheduler state, guarded by mconn.sched.mu
@@ -36,7 +36,7 @@ func newSendChannel(m *MConnection, desc *ChannelDescriptor, proto protocol.ID, 
 		mconn:    m,
 		desc:     desc,
 		proto:    proto,
-		queue:    make(chan []byte, desc.SendQueueCapacity),
+		queue:    newSendQueue(desc.SendQueueCapacity),
 		stats:    stats,
 		priority: float64(desc.DefaultPriority),
 		grant:    make(chan struct{}, 1),
@@ -61,9 +61,8 @@ func (c *sendChannel) run() {
 	}
 	out := &permitWriter{s: s, c: c}
 	for {
-		var msg []byte
 		select {
-		case msg = <-c.queue:
+		case <-c.queue.ready:
 		case <-m.quit:
 			return // stop resets the stream
 		case <-m.closing:
@@ -77,46 +76,40 @@ func (c *sendChannel) run() {
 			}
 			return
 		}
-		bw := writerPool.Get().(*bufio.Writer)
-		bw.Reset(out)
-		err := c.writeBatch(bw, msg)
-		out.done()
-		bw.Reset(nil)
-		writerPool.Put(bw)
-		if err != nil {
+		if err := c.writeQueued(out); err != nil {
 			m.fail(fmt.Errorf("channel %#02x: write: %w", c.desc.Id, err))
 			return
 		}
 	}
 }
 
-// writeBatch writes msg and whatever else is queued, then flushes.
-func (c *sendChannel) writeBatch(bw *bufio.Writer, msg []byte) error {
-	for {
-		if err := writeFrame(bw, msg); err != nil {
-			return err
-		}
-		c.stats.sent(len(msg))
-		select {
-		case msg = <-c.queue:
-			continue
-		default:
-		}
-		return bw.Flush()
-	}
-}
-
-// flushQueue writes what is queued now, for a graceful stop.
-func (c *sendChannel) flushQueue(out *permitWriter) error {
-	select {
-	case msg := <-c.queue:
-		bw := writerPool.Get().(*bufio.Writer)
-		bw.Reset(out)
-		defer func() { out.done(); bw.Reset(nil); writerPool.Put(bw) }()
-		return c.writeBatch(bw, msg)
-	default:
+// writeQueued writes batches from the queue until it is empty, then
+// flushes: a burst shares writes, a lone message goes out at once.
+func (c *sendChannel) writeQueued(out *permitWriter) error {
+	batch := c.queue.take()
+	if batch == nil {
 		return nil
 	}
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(out)
+	defer func() {
+		out.done()
+		bw.Reset(nil)
+		writerPool.Put(bw)
+	}()
+	for batch != nil {
+		size := 0
+		for _, msg := range batch {
+			if err := writeFrame(bw, msg); err != nil {
+				return err
+			}
+			size += len(msg)
+		}
+		c.stats.sent(len(batch), size)
+		c.queue.recycle(batch)
+		batch = c.queue.take()
+	}
+	return bw.Flush()
 }
 
 // finish writes what is queued, half-closes the stream, and waits for the
@@ -124,7 +117,7 @@ func (c *sendChannel) flushQueue(out *permitWriter) error {
 // PROTOCOL.md, "Closing"), so the data is known to be delivered before the
 // connection is closed. The wait ends at the peer's quit.
 func (c *sendChannel) finish(s network.Stream, out *permitWriter) error {
-	if err := c.flushQueue(out); err != nil {
+	if err := c.writeQueued(out); err != nil {
 		return err
 	}
 	if err := s.CloseWrite(); err != nil {
@@ -143,9 +136,8 @@ func (c *sendChannel) finish(s network.Stream, out *permitWriter) error {
 
 // writeFrame writes one message with its unsigned-varint length prefix.
 func writeFrame(bw *bufio.Writer, msg []byte) error {
-	var hdr [binary.MaxVarintLen64]byte
-	n := binary.PutUvarint(hdr[:], uint64(len(msg)))
-	if _, err := bw.Write(hdr[:n]); err != nil {
+	// Appending to AvailableBuffer encodes the prefix in place, allocation free.
+	if _, err := bw.Write(binary.AppendUvarint(bw.AvailableBuffer(), uint64(len(msg)))); err != nil {
 		return err
 	}
 	_, err := bw.Write(msg)
@@ -197,8 +189,8 @@ func (w *permitWriter) done() {
 }
 
 // enqueue puts bz on the queue, waiting while it is full until ctx is done
-// (ctx may be nil) or timeout passes (0: no timeout). The common case, room
-// in the queue, allocates nothing.
+// or timeout passes (0: no timeout). The common case, room in the queue,
+// allocates nothing.
 func (c *sendChannel) enqueue(ctx context.Context, timeout time.Duration, bz []byte) error {
 	if err := c.tryEnqueue(bz); err != ErrSendQueueFull {
 		return err
@@ -210,24 +202,25 @@ func (c *sendChannel) enqueue(ctx context.Context, timeout time.Duration, bz []b
 		defer t.Stop()
 		expired = t.C
 	}
-	var done <-chan struct{}
-	if ctx != nil {
-		done = ctx.Done()
-	}
-	select {
-	case c.queue <- bz:
-		return nil
-	case <-m.closing:
-		return ErrPeerStopped
-	case <-m.sw.quit:
-		return ErrSwitchStopped
-	case <-expired:
-		return fmt.Errorf("%w: queue full for %s", ErrSendTimeout, timeout)
-	case <-done:
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("%w: %w", ErrSendTimeout, ctx.Err())
+	for {
+		space := c.queue.spaceSignal()
+		if err := c.tryEnqueue(bz); err != ErrSendQueueFull {
+			return err
 		}
-		return ctx.Err()
+		select {
+		case <-space:
+		case <-m.closing:
+			return ErrPeerStopped
+		case <-m.sw.quit:
+			return ErrSwitchStopped
+		case <-expired:
+			return fmt.Errorf("%w: queue full for %s", ErrSendTimeout, timeout)
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%w: %w", ErrSendTimeout, ctx.Err())
+			}
+			return ctx.Err()
+		}
 	}
 }
 
@@ -236,10 +229,8 @@ func (c *sendChannel) tryEnqueue(bz []byte) error {
 	if c.mconn.stopping.Load() {
 		return ErrPeerStopped
 	}
-	select {
-	case c.queue <- bz:
-		return nil
-	default:
+	if !c.queue.tryPush(bz) {
 		return ErrSendQueueFull
 	}
+	return nil
 }
