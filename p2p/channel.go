@@ -28,7 +28,9 @@ type ChannelDescriptor struct {
 	// libp2p protocol ID.
 	Id byte
 	// SendQueueCapacity is the number of messages queued per peer before Send
-	// blocks and TrySend fails.
+	// blocks and TrySend fails. The channel's writer takes the whole queue at
+	// once, so up to twice as many may be held: those waiting and the batch
+	// being written.
 	SendQueueCapacity int
 	// RecvQueueCapacity is the number of received messages (from all peers)
 	// held for Receive before the channel's streams stop being read, which
