@@ -31,6 +31,25 @@ type MempoolAgent struct {
 
 	mu    sync.Mutex
 	peers map[string]context.CancelFunc // running gossip routines
+	tags  atomic.Uint64
+}
+
+// peerTag names one connection of a peer in the pool's records: a peer that
+// reconnects gets a new tag, so records made for its old connection (even
+// after it was forgotten) never match it.
+func (a *MempoolAgent) peerTag(p *p2p.Peer) string {
+	const key = "switchyard/mempool.tag"
+	if tag, ok := p.Get(key).(string); ok {
+		return tag
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if tag, ok := p.Get(key).(string); ok {
+		return tag
+	}
+	tag := fmt.Sprintf("%s#%d", p.Key, a.tags.Add(1))
+	p.Set(key, tag)
+	return tag
 }
 
 // NewMempoolAgent returns an agent for sw gossiping mem (a new default pool
@@ -118,7 +137,7 @@ func (a *MempoolAgent) receiveRoutine() {
 			continue
 		}
 		a.mem.stats.Received.Add(1)
-		switch err := a.mem.addTx(tx, peer.Key); {
+		switch err := a.mem.addTx(tx, a.peerTag(peer)); {
 		case err == nil:
 		case errors.Is(err, ErrTxInCache):
 			a.mem.stats.Duplicate.Add(1)
@@ -131,6 +150,7 @@ func (a *MempoolAgent) receiveRoutine() {
 }
 
 func (a *MempoolAgent) addPeer(p *p2p.Peer) {
+	tag := a.peerTag(p)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.stopped.Load() || a.peers[p.Key] != nil {
@@ -141,7 +161,7 @@ func (a *MempoolAgent) addPeer(p *p2p.Peer) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		a.gossipRoutine(ctx, p)
+		a.gossipRoutine(ctx, p, tag)
 	}()
 }
 
@@ -153,13 +173,13 @@ func (a *MempoolAgent) removePeer(p *p2p.Peer) {
 	if cancel != nil {
 		cancel()
 	}
-	a.mem.forget(p.Key)
+	a.mem.forget(a.peerTag(p))
 }
 
 // gossipRoutine walks the pool in arrival order, from the oldest
 // transaction, sending the peer each one it does not have; at the end it
 // waits for more. Send blocks while the peer's queue is full.
-func (a *MempoolAgent) gossipRoutine(ctx context.Context, p *p2p.Peer) {
+func (a *MempoolAgent) gossipRoutine(ctx context.Context, p *p2p.Peer, tag string) {
 	var next uint64
 	for {
 		entries, added := a.mem.after(next, gossipBatch)
@@ -173,7 +193,7 @@ func (a *MempoolAgent) gossipRoutine(ctx context.Context, p *p2p.Peer) {
 		}
 		for _, e := range entries {
 			next = e.seq + 1
-			if !a.mem.claim(e, p.Key) {
+			if !a.mem.claim(e, tag) {
 				continue
 			}
 			if err := p.SendContext(ctx, MempoolCh, txMessage(e.tx)); err != nil {

@@ -6,7 +6,7 @@ import (
 
 // log gives the template the printf-style Info and Warning of the logger it
 // was written for, on top of go-log.
-var log = templateLogger{logging.Logger("switchyard/template")}
+var log = templateLogger{logging.WithSkip(logging.Logger("switchyard/template"), 1)}
 
 type templateLogger struct{ l *logging.ZapEventLogger }
 

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/switchyard-p2p/switchyard/p2p"
+	"github.com/switchyard-p2p/switchyard/transport"
+)
+
+// errBadFlag is wrapped by parseFlags' errors for flag values that do not
+// parse (each also wraps the parser's own sentinel error where there is one).
+var errBadFlag = errors.New("bad flag value")
+
+// config is what the flags set.
+type config struct {
+	ListenAddrs       []string          // -listen
+	KeyFile           string            // -key
+	BookFile          string            // -book
+	Seeds             []*p2p.NetAddress // -seeds
+	PersistentPeers   []*p2p.NetAddress // -persistent-peers
+	Network           string            // -network
+	NAT               string            // -nat: "auto", "on" or "off"
+	MetricsAddr       string            // -metrics
+	SeedMode          bool              // -seed-mode
+	BookStrict        bool              // -addr-book-strict
+	MinOutbound       int               // -min-outbound
+	EnsurePeersPeriod time.Duration     // -ensure-peers-period
+	StatusInterval    time.Duration     // -status-interval
+}
+
+// defaultConfig is the configuration with no flags given.
+func defaultConfig() *config {
+	return &config{
+		ListenAddrs:       []string{transport.DefaultListenAddr},
+		Network:           p2p.DefaultNetwork,
+		NAT:               "auto",
+		BookStrict:        true,
+		MinOutbound:       10,
+		EnsurePeersPeriod: 30 * time.Second,
+		StatusInterval:    30 * time.Second,
+	}
+}
+
+// parseFlags parses the command line (without the program name). Usage and
+// flag errors are written to stderr. It returns flag.ErrHelp for -h, and an
+// error wrapping errBadFlag for a value that does not parse.
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `Usage: node [flags]
+
+A Switchyard node: a Switch with the PEX and mempool agents. Every line typed
+on stdin is a transaction, gossiped to the network; peers coming and going and
+transactions arriving are printed. Ctrl-C stops it and saves the address book.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	listen := fs.String("listen", strings.Join(cfg.ListenAddrs, ","),
+		`listen addresses, comma-separated: multiaddrs ("/ip4/127.0.0.1/tcp/26656") or host:port ("127.0.0.1:0")`)
+	fs.StringVar(&cfg.KeyFile, "key", "", "identity key file, created if missing (default: a new identity every run)")
+	fs.StringVar(&cfg.BookFile, "book", "", "address book file, loaded at start and saved at exit (default: in memory only)")
+	seeds := fs.String("seeds", "", `seed addresses, comma-separated ("<peerID>@ip:port", "ip:port" or a multiaddr); added to the address book`)
+	persistent := fs.String("persistent-peers", "", "peers to stay connected to, comma-separated, same forms as -seeds")
+	fs.StringVar(&cfg.Network, "network", cfg.Network, "network name (chain ID); nodes of different networks never connect")
+	fs.StringVar(&cfg.NAT, "nat", cfg.NAT, `UPnP/NAT-PMP port mapping: "on", "off", or "auto" (on when listening on all interfaces)`)
+	fs.StringVar(&cfg.MetricsAddr, "metrics", "", `serve Prometheus metrics at http://<address>/metrics, e.g. "127.0.0.1:26660" (default: off)`)
+	fs.BoolVar(&cfg.SeedMode, "seed-mode", false, "run as a seed: crawl the network and hand out addresses instead of keeping peers")
+	fs.BoolVar(&cfg.BookStrict, "addr-book-strict", cfg.BookStrict, "keep only publicly routable addresses in the book (false for a LAN or loopback network)")
+	fs.IntVar(&cfg.MinOutbound, "min-outbound", cfg.MinOutbound, "outbound peers PEX keeps")
+	fs.DurationVar(&cfg.EnsurePeersPeriod, "ensure-peers-period", cfg.EnsurePeersPeriod, "how often PEX tops up outbound peers and asks for addresses")
+	fs.DurationVar(&cfg.StatusInterval, "status-interval", cfg.StatusInterval, "how often to print a status line (0: never)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%w: unexpected arguments %q", errBadFlag, fs.Args())
+	}
+
+	cfg.ListenAddrs = splitList(*listen)
+	if len(cfg.ListenAddrs) == 0 {
+		return nil, fmt.Errorf("%w: -listen: no address", errBadFlag)
+	}
+	for _, a := range cfg.ListenAddrs {
+		if _, err := transport.ParseListenAddr(a); err != nil {
+			return nil, fmt.Errorf("%w: -listen: %w", errBadFlag, err)
+		}
+	}
+	var err error
+	if cfg.Seeds, err = parseAddrs("-seeds", *seeds); err != nil {
+		return nil, err
+	}
+	if cfg.PersistentPeers, err = parseAddrs("-persistent-peers", *persistent); err != nil {
+		return nil, err
+	}
+	if err := p2p.ValidateNetworkName(cfg.Network); err != nil {
+		return nil, fmt.Errorf("%w: -network: %w", errBadFlag, err)
+	}
+	switch cfg.NAT {
+	case "auto", "on", "off":
+	default:
+		return nil, fmt.Errorf(`%w: -nat: %q is not "auto", "on" or "off"`, errBadFlag, cfg.NAT)
+	}
+	if cfg.MinOutbound < 0 || cfg.EnsurePeersPeriod <= 0 || cfg.StatusInterval < 0 {
+		return nil, fmt.Errorf("%w: -min-outbound, -ensure-peers-period and -status-interval must not be negative (the period not 0)", errBadFlag)
+	}
+	return cfg, nil
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// parseAddrs parses a comma-separated list of peer addresses.
+func parseAddrs(flagName, s string) ([]*p2p.NetAddress, error) {
+	var out []*p2p.NetAddress
+	for _, item := range splitList(s) {
+		na, err := p2p.ParseNetAddress(item)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", errBadFlag, flagName, err)
+		}
+		if !na.Valid() {
+			return nil, fmt.Errorf("%w: %s: %s is not a valid peer address", errBadFlag, flagName, item)
+		}
+		out = append(out, na)
+	}
+	return out, nil
+}
