@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -159,14 +160,25 @@ func (m *MConnection) untrack(s network.Stream) {
 	m.mu.Unlock()
 }
 
-// fail stops the peer for err, unless it is already stopping.
-func (m *MConnection) fail(err error) {
-	select {
-	case <-m.closing:
+// fail ends the peer after err on stream s (nil: no stream yet), unless it
+// is already stopping. Only what a well-behaved peer never sends (a
+// malformed or oversized frame) is the peer's fault and gets it banned; a
+// connection that went away is a plain disconnect, which the host reports
+// (and the Switch handles) by itself; any other stream failure disconnects
+// the peer with err as the reason, without a ban.
+func (m *MConnection) fail(s network.Stream, err error) {
+	if m.stopping.Load() {
 		return
-	default:
 	}
-	m.sw.StopPeerForError(m.Peer, err)
+	switch {
+	case errors.Is(err, ErrBadFrame), errors.Is(err, ErrMessageTooLarge):
+		m.sw.StopPeerForError(m.Peer, err)
+	case s != nil && s.Conn().IsClosed(),
+		s == nil && m.sw.host.Network().Connectedness(m.remote) != network.Connected:
+		log.Debugf("%s: connection gone: %s", m.Peer, err)
+	default:
+		m.sw.disconnect(m.Peer, err)
+	}
 }
 
 // setErr records why the peer stopped, keeping the first reason.

@@ -1,9 +1,12 @@
 package p2p
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
 )
 
 func TestInboundLimitRefusesPeersOverIt(t *testing.T) {
@@ -100,4 +103,52 @@ func TestStopPeerGracefullyDeliversWhatWasQueued(t *testing.T) {
 		mustEqual(t, m.Bytes, numbered(i))
 	}
 	waitFor(t, 5*time.Second, func() bool { return a.Peers().Size() == 0 && b.Peers().Size() == 0 })
+}
+
+func TestRemoteStopIsACleanDisconnectWithoutBan(t *testing.T) {
+	for name, mk := range map[string]func(t *testing.T) []*Switch{
+		"mocknet, shared hosts": func(t *testing.T) []*Switch { return mockSwitches(t, 2, testChannels) },
+		"tcp, own hosts":        func(t *testing.T) []*Switch { return tcpSwitches(t, 2, testChannels) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			sws := mk(t)
+			a, b := sws[0], sws[1]
+			events := make(chan interface{}, 10)
+			a.AddEventListener("t", events)
+			connectSwitches(t, a, b)
+			pb := a.Peers().List()[0]
+			b.Stop()
+			if err := doneReason(t, events, pb); err != nil {
+				t.Fatalf("peer that stopped cleanly was done with reason %v", err)
+			}
+			if a.bans.banned(pb.ID) {
+				t.Fatal("peer that stopped cleanly was banned")
+			}
+			if a.Host().Network().Connectedness(pb.ID) == network.Connected {
+				t.Fatal("connection to a stopped Switch left open")
+			}
+		})
+	}
+}
+
+func TestStreamResetOnALiveConnectionDisconnectsWithoutBan(t *testing.T) {
+	sws, mn := mockSwitchesNet(t, 1, testChannels)
+	sw := sws[0]
+	events := make(chan interface{}, 10)
+	sw.AddEventListener("t", events)
+	h := rawHost(t, mn, ChannelProtocolID(DefaultNetwork, 0x10))
+	p := connectRaw(t, h, sw)
+	s, err := h.NewStream(context.Background(), sw.Host().ID(), ChannelProtocolID(DefaultNetwork, 0x10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write([]byte{0x01, 'x'})
+	receiveN(t, sw, 0x10, 1, 5*time.Second) // the stream is being served
+	s.Reset()
+	if err := doneReason(t, events, p); err == nil {
+		t.Fatal("peer whose stream failed was done without a reason")
+	}
+	if sw.bans.banned(p.ID) {
+		t.Fatal("peer whose stream failed was banned")
+	}
 }

@@ -46,11 +46,30 @@ type PEXAgent struct {
 	state   atomic.Int32 // stateNew, stateStarted, stateStopped
 	spawnMu sync.Mutex   // guards wg.Add against Stop's Wait
 
+	mu      sync.Mutex
+	dialing map[string]bool
+}
+
+// pexPeerState is what the agent keeps about one peer (one connection of
+// it: it is stored on the Peer, so a reconnecting peer starts afresh on
+// both sides at once).
+type pexPeerState struct {
 	mu          sync.Mutex
-	lastRequest map[peer.ID]time.Time // requests peers made of us
-	lastAsked   map[peer.ID]time.Time // requests we made of peers
-	announces   map[peer.ID][]time.Time
-	dialing     map[string]bool
+	lastRequest time.Time // the peer asked us
+	early       int       // requests the peer made too soon
+	lastAsked   time.Time // we asked the peer
+	announces   []time.Time
+}
+
+const pexStateKey = "switchyard/pex"
+
+// maxEarlyRequests is how many too-early requests a peer gets refused before
+// it is stopped: a reconnect can make one look early by accident.
+const maxEarlyRequests = 3
+
+func pexState(p *Peer) *pexPeerState {
+	st, _ := p.data.LoadOrStore(pexStateKey, &pexPeerState{})
+	return st.(*pexPeerState)
 }
 
 // NewPEXAgent returns an agent that discovers peers for sw through book.
@@ -60,15 +79,12 @@ func NewPEXAgent(sw *Switch, book *AddrBook, opts ...PEXOption) *PEXAgent {
 		o(&cfg)
 	}
 	return &PEXAgent{
-		sw:          sw,
-		book:        book,
-		cfg:         cfg,
-		events:      make(chan interface{}, 64),
-		quit:        make(chan struct{}),
-		lastRequest: map[peer.ID]time.Time{},
-		lastAsked:   map[peer.ID]time.Time{},
-		announces:   map[peer.ID][]time.Time{},
-		dialing:     map[string]bool{},
+		sw:      sw,
+		book:    book,
+		cfg:     cfg,
+		events:  make(chan interface{}, 64),
+		quit:    make(chan struct{}),
+		dialing: map[string]bool{},
 	}
 }
 
@@ -137,14 +153,14 @@ func (pexA *PEXAgent) spawn(f func()) {
 // (peers refuse, and stop, one that asks three times as often).
 func (pexA *PEXAgent) RequestPEX(peer *Peer) {
 	now := time.Now()
-	pexA.mu.Lock()
-	last, asked := pexA.lastAsked[peer.ID]
-	if asked && now.Sub(last) < pexA.cfg.ensurePeersPeriod {
-		pexA.mu.Unlock()
+	st := pexState(peer)
+	st.mu.Lock()
+	if !st.lastAsked.IsZero() && now.Sub(st.lastAsked) < pexA.cfg.ensurePeersPeriod {
+		st.mu.Unlock()
 		return
 	}
-	pexA.lastAsked[peer.ID] = now
-	pexA.mu.Unlock()
+	st.lastAsked = now
+	st.mu.Unlock()
 	pexA.spawn(func() {
 		if _, err := pexA.RequestPEXContext(context.Background(), peer); err != nil {
 			log.Debugf("pex request to %s: %s", peer, err)
@@ -155,9 +171,10 @@ func (pexA *PEXAgent) RequestPEX(peer *Peer) {
 // RequestPEXContext asks peer for addresses, adds them to the book and
 // returns those the book accepted. A malformed answer stops the peer.
 func (pexA *PEXAgent) RequestPEXContext(ctx context.Context, peer *Peer) ([]*NetAddress, error) {
-	pexA.mu.Lock()
-	pexA.lastAsked[peer.ID] = time.Now()
-	pexA.mu.Unlock()
+	st := pexState(peer)
+	st.mu.Lock()
+	st.lastAsked = time.Now()
+	st.mu.Unlock()
 	infos, err := pexA.svc.Request(ctx, peer.ID)
 	if err != nil {
 		if isProtocolViolation(err) {
@@ -193,7 +210,7 @@ func (pexA *PEXAgent) eventsRoutine() {
 			case SwitchEventNewPeer:
 				pexA.onNewPeer(ev.Peer)
 			case SwitchEventDonePeer:
-				pexA.onDonePeer(ev.Peer, ev.Error)
+				pexA.onDonePeer(ev.Peer)
 			}
 		}
 	}
@@ -212,13 +229,10 @@ func (pexA *PEXAgent) onNewPeer(p *Peer) {
 	}
 }
 
-func (pexA *PEXAgent) onDonePeer(p *Peer, reason interface{}) {
-	pexA.mu.Lock()
-	delete(pexA.lastRequest, p.ID)
-	delete(pexA.lastAsked, p.ID)
-	delete(pexA.announces, p.ID)
-	pexA.mu.Unlock()
-	if reason != nil && p.IsOutbound() && p.mconn.RemoteAddress != nil {
+// onDonePeer marks the address of a peer we dialed bad when it was stopped
+// for its own fault (the Switch banned it); a plain disconnect is not.
+func (pexA *PEXAgent) onDonePeer(p *Peer) {
+	if p.IsOutbound() && p.mconn.RemoteAddress != nil && pexA.sw.bans.banned(p.ID) {
 		pexA.book.MarkBad(p.mconn.RemoteAddress)
 	}
 }
@@ -387,7 +401,8 @@ func (h pexHandler) peer(id peer.ID) (*Peer, error) {
 }
 
 // HandleRequest answers a peer's request from the book, at most once per
-// request interval per peer; a peer that asks more often is stopped.
+// request interval per peer. A request that comes too soon is refused; a
+// peer refused maxEarlyRequests times is stopped.
 func (h pexHandler) HandleRequest(id peer.ID) ([]peer.AddrInfo, error) {
 	p, err := h.peer(id)
 	if err != nil {
@@ -395,13 +410,22 @@ func (h pexHandler) HandleRequest(id peer.ID) ([]peer.AddrInfo, error) {
 	}
 	a := h.a
 	now := time.Now()
-	a.mu.Lock()
-	last, asked := a.lastRequest[id]
-	a.lastRequest[id] = now
-	a.mu.Unlock()
-	if asked && now.Sub(last) < a.cfg.requestInterval {
+	st := pexState(p)
+	st.mu.Lock()
+	last := st.lastRequest
+	early := !last.IsZero() && now.Sub(last) < a.cfg.requestInterval
+	if early {
+		st.early++
+	} else {
+		st.lastRequest = now
+	}
+	strikes := st.early
+	st.mu.Unlock()
+	if early {
 		err := fmt.Errorf("%w: requests %s apart (min %s)", ErrPEXFlood, now.Sub(last).Round(time.Millisecond), a.cfg.requestInterval)
-		a.sw.StopPeerForError(p, err)
+		if strikes >= maxEarlyRequests {
+			a.sw.StopPeerForError(p, err)
+		}
 		return nil, err
 	}
 	var infos []peer.AddrInfo
@@ -436,16 +460,17 @@ func (h pexHandler) HandleAddrs(id peer.ID, infos []peer.AddrInfo) error {
 		n += len(ai.Addrs)
 	}
 	now := time.Now()
-	a.mu.Lock()
-	recent := a.announces[id][:0]
-	for _, t := range a.announces[id] {
+	st := pexState(p)
+	st.mu.Lock()
+	recent := st.announces[:0]
+	for _, t := range st.announces {
 		if now.Sub(t) < a.cfg.ensurePeersPeriod {
 			recent = append(recent, t)
 		}
 	}
-	a.announces[id] = append(recent, now)
-	tooOften := len(a.announces[id]) > a.cfg.maxAnnouncements
-	a.mu.Unlock()
+	st.announces = append(recent, now)
+	tooOften := len(st.announces) > a.cfg.maxAnnouncements
+	st.mu.Unlock()
 	if n > a.cfg.maxAnnounceAddrs || tooOften {
 		err := fmt.Errorf("%w: %d addresses in %d announcements", ErrPEXFlood, n, len(recent)+1)
 		a.sw.StopPeerForError(p, err)

@@ -185,8 +185,13 @@ func TestPEXPeerThatAsksTooOftenIsStopped(t *testing.T) {
 	if _, err := svc.Request(ctx, sw.Host().ID()); err != nil {
 		t.Fatalf("first request: %s", err)
 	}
-	if _, err := svc.Request(ctx, sw.Host().ID()); err == nil {
-		t.Fatal("second request at once was answered")
+	for i := 0; i < maxEarlyRequests; i++ {
+		if _, err := svc.Request(ctx, sw.Host().ID()); err == nil {
+			t.Fatalf("request %d at once was answered", i+2)
+		}
+		if i < maxEarlyRequests-1 && !sw.Peers().Has(p.Key) {
+			t.Fatalf("stopped after %d early requests, want %d", i+1, maxEarlyRequests)
+		}
 	}
 	if err := doneReason(t, events, p); !errors.Is(err, ErrPEXFlood) {
 		t.Fatalf("stopped for %v, want ErrPEXFlood", err)

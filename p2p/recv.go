@@ -47,7 +47,7 @@ func (m *MConnection) serveRecv(desc *ChannelDescriptor, s network.Stream) {
 			select {
 			case <-m.quit: // our own stop reset the stream
 			default:
-				m.fail(fmt.Errorf("channel %#02x: %w", desc.Id, err))
+				m.fail(s, fmt.Errorf("channel %#02x: %w", desc.Id, err))
 			}
 			s.Reset()
 			return

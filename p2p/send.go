@@ -56,7 +56,7 @@ func (c *sendChannel) run() {
 	defer m.wg.Done()
 	s, err := m.openStream(c.proto)
 	if err != nil {
-		m.fail(fmt.Errorf("channel %#02x: open stream: %w", c.desc.Id, err))
+		m.fail(nil, fmt.Errorf("channel %#02x: open stream: %w", c.desc.Id, err))
 		return
 	}
 	out := &permitWriter{s: s, c: c}
@@ -72,12 +72,12 @@ func (c *sendChannel) run() {
 			default:
 			}
 			if err := c.finish(s, out); err != nil {
-				m.fail(fmt.Errorf("channel %#02x: final flush: %w", c.desc.Id, err))
+				m.fail(s, fmt.Errorf("channel %#02x: final flush: %w", c.desc.Id, err))
 			}
 			return
 		}
 		if err := c.writeQueued(out); err != nil {
-			m.fail(fmt.Errorf("channel %#02x: write: %w", c.desc.Id, err))
+			m.fail(s, fmt.Errorf("channel %#02x: write: %w", c.desc.Id, err))
 			return
 		}
 	}

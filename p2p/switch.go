@@ -178,7 +178,8 @@ func (sw *Switch) start() error {
 	return nil
 }
 
-// Stop disconnects every peer (each gets its SwitchEventDonePeer), unblocks
+// Stop disconnects every peer (each gets its SwitchEventDonePeer): it closes
+// the connections to them, on a host given with WithHost too. It unblocks
 // Receive and blocked sends (they return false), removes the Switch's
 // handlers from the host (and closes the host if the Switch built it), and
 // returns when every goroutine the Switch started has ended. Idempotent.
@@ -202,6 +203,15 @@ func (sw *Switch) Stop() {
 	sw.mu.Lock() // peers admitted before the state changed are in the set now
 	peers := sw.peers.List()
 	sw.mu.Unlock()
+	// Connections close before streams end, so that the remote sees a
+	// disconnect rather than streams failing on a live connection.
+	if sw.ownsHost {
+		sw.host.Network().Close()
+	} else {
+		for _, p := range peers {
+			sw.host.Network().ClosePeer(p.ID)
+		}
+	}
 	for _, p := range peers {
 		sw.removePeer(p, nil)
 	}

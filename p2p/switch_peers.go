@@ -296,6 +296,17 @@ func (sw *Switch) StopPeerForError(peer *Peer, reason interface{}) {
 	sw.spawn(func() { sw.host.Network().ClosePeer(peer.ID) })
 }
 
+// disconnect removes peer with reason and closes its connections, without a
+// ban: for failures that are not the peer's fault.
+func (sw *Switch) disconnect(peer *Peer, reason error) {
+	if !sw.peers.Has(peer.Key) {
+		return
+	}
+	log.Debugf("disconnecting %s: %s", peer, reason)
+	sw.removePeer(peer, reason)
+	sw.spawn(func() { sw.host.Network().ClosePeer(peer.ID) })
+}
+
 // StopPeerGracefully lets peer's queued messages go out and be read by the
 // remote (waiting at most the send timeout), then disconnects it. Sends made
 // after it begins fail.

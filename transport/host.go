@@ -106,7 +106,24 @@ func New(opts ...Option) (host.Host, error) {
 		}
 	}
 	log.Debugw("host started", "peer", h.ID(), "listen", h.Network().ListenAddresses())
-	return h, nil
+	return closingHost{h}, nil
+}
+
+// closingHost is the host New returns: go-libp2p's, with a Close that shuts
+// the network (every connection and listener) before the rest of the host.
+// go-libp2p v0.51's Close stops its observed-address manager first; identify
+// pushes still arriving from peers can then fill that manager's event
+// subscription and block the event bus, and so Close, forever (seen with a
+// hundred hosts stopping at once). With the connections gone first, no push
+// arrives.
+type closingHost struct{ host.Host }
+
+// Close closes the network, then the host. Idempotent, like go-libp2p's.
+func (h closingHost) Close() error {
+	if err := h.Network().Close(); err != nil {
+		log.Debugw("close network", "err", err)
+	}
+	return h.Host.Close()
 }
 
 // identity returns the configured key, loading or creating the key file, or

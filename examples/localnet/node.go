@@ -161,16 +161,6 @@ func (net *network) stop() {
 		}()
 	}
 	wg.Wait()
-	// On TCP each host's connections are closed before its Switch stops.
-	// Stopping the Switches of a network at once otherwise deadlocks
-	// go-libp2p v0.51.0 now and then: host.Close first stops the host's
-	// observed-address manager, whose event subscription is then neither
-	// drained nor closed (observedaddrs.Manager.eventHandler returns without
-	// closing it); identify pushes still arriving from peers that removed a
-	// protocol (a PEX agent or Switch stopping) fill its 16-slot buffer, and
-	// the identify event emitter then blocks for ever holding the event bus
-	// lock that the rest of host.Close needs. With its connections closed
-	// first, a closing host receives no more pushes.
 	for _, n := range net.nodes {
 		if n == nil {
 			continue
@@ -178,9 +168,6 @@ func (net *network) stop() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if net.mn == nil && n.sw.Host() != nil {
-				n.sw.Host().Network().Close()
-			}
 			n.sw.Stop()
 			if n.book != nil {
 				n.book.Stop()
