@@ -134,6 +134,14 @@ func (m *MConnection) openStream(proto protocol.ID) (network.Stream, error) {
 	if err != nil {
 		return nil, err
 	}
+	// go-libp2p negotiates the protocol lazily, with the first write, when
+	// identify listed it; the remote resets a stream not negotiated within
+	// its negotiation timeout (10 s). An empty write sends the protocol now,
+	// so a channel that stays silent longer keeps its stream.
+	if _, err := s.Write(nil); err != nil {
+		s.Reset()
+		return nil, fmt.Errorf("negotiate %s: %w", proto, err)
+	}
 	if !m.track(s) {
 		s.Reset()
 		return nil, ErrPeerStopped
@@ -173,12 +181,29 @@ func (m *MConnection) fail(s network.Stream, err error) {
 	switch {
 	case errors.Is(err, ErrBadFrame), errors.Is(err, ErrMessageTooLarge):
 		m.sw.StopPeerForError(m.Peer, err)
-	case s != nil && s.Conn().IsClosed(),
-		s == nil && m.sw.host.Network().Connectedness(m.remote) != network.Connected:
+	case !m.liveConnOtherThan(s):
 		log.Debugf("%s: connection gone: %s", m.Peer, err)
 	default:
 		m.sw.disconnect(m.Peer, err)
 	}
+}
+
+// liveConnOtherThan reports whether the host has an open connection to the
+// peer besides the one s ran on (any open one, when s is nil or its own
+// connection is open). With none, the peer is going away and the host's
+// disconnect event removes it cleanly; with one, the streams that broke must
+// be replaced, which the peer's removal and a redial do.
+func (m *MConnection) liveConnOtherThan(s network.Stream) bool {
+	var dead network.Conn
+	if s != nil && s.Conn().IsClosed() {
+		dead = s.Conn()
+	}
+	for _, c := range m.sw.host.Network().ConnsToPeer(m.remote) {
+		if c != dead && !c.IsClosed() {
+			return true
+		}
+	}
+	return false
 }
 
 // setErr records why the peer stopped, keeping the first reason.

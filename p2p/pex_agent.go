@@ -42,6 +42,8 @@ type PEXAgent struct {
 
 	events  chan interface{}
 	quit    chan struct{}
+	ctx     context.Context // canceled by Stop: ends dials and requests in flight
+	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	state   atomic.Int32 // stateNew, stateStarted, stateStopped
 	spawnMu sync.Mutex   // guards wg.Add against Stop's Wait
@@ -56,7 +58,7 @@ type PEXAgent struct {
 type pexPeerState struct {
 	mu          sync.Mutex
 	lastRequest time.Time // the peer asked us
-	early       int       // requests the peer made too soon
+	early       int       // requests the peer made too soon, on this connection
 	lastAsked   time.Time // we asked the peer
 	announces   []time.Time
 }
@@ -64,8 +66,10 @@ type pexPeerState struct {
 const pexStateKey = "switchyard/pex"
 
 // maxEarlyRequests is how many too-early requests a peer gets refused before
-// it is stopped: a reconnect can make one look early by accident.
-const maxEarlyRequests = 3
+// it is stopped. Reconnects under load can make a few look early by accident
+// (the requester starts afresh on a new connection before we have seen the
+// old one close); a flood makes many.
+const maxEarlyRequests = 10
 
 func pexState(p *Peer) *pexPeerState {
 	st, _ := p.data.LoadOrStore(pexStateKey, &pexPeerState{})
@@ -78,7 +82,10 @@ func NewPEXAgent(sw *Switch, book *AddrBook, opts ...PEXOption) *PEXAgent {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &PEXAgent{
+		ctx:     ctx,
+		cancel:  cancel,
 		sw:      sw,
 		book:    book,
 		cfg:     cfg,
@@ -125,6 +132,7 @@ func (pexA *PEXAgent) Stop() {
 	pexA.spawnMu.Lock()
 	close(pexA.quit)
 	pexA.spawnMu.Unlock()
+	pexA.cancel()
 	pexA.sw.RemoveEventListener(pexA.listenerName())
 	pexA.svc.Close()
 	pexA.wg.Wait()
@@ -162,7 +170,7 @@ func (pexA *PEXAgent) RequestPEX(peer *Peer) {
 	st.lastAsked = now
 	st.mu.Unlock()
 	pexA.spawn(func() {
-		if _, err := pexA.RequestPEXContext(context.Background(), peer); err != nil {
+		if _, err := pexA.RequestPEXContext(pexA.ctx, peer); err != nil {
 			log.Debugf("pex request to %s: %s", peer, err)
 		}
 	})
@@ -191,7 +199,7 @@ func (pexA *PEXAgent) RequestPEXContext(ctx context.Context, peer *Peer) ([]*Net
 func (pexA *PEXAgent) SendAddrs(peer *Peer, addrs []*NetAddress) {
 	infos := addrInfos(addrs)
 	pexA.spawn(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), pexA.cfg.requestTimeout)
+		ctx, cancel := context.WithTimeout(pexA.ctx, pexA.cfg.requestTimeout)
 		defer cancel()
 		if err := pexA.svc.Announce(ctx, peer.ID, infos); err != nil {
 			log.Debugf("pex announce to %s: %s", peer, err)
@@ -306,7 +314,9 @@ func (pexA *PEXAgent) dialAndMark(addr *NetAddress) *Peer {
 	}()
 
 	pexA.book.MarkAttempt(addr)
-	p, err := pexA.sw.DialPeerWithAddress(addr)
+	ctx, cancel := context.WithTimeout(pexA.ctx, pexA.sw.cfg.dialTimeout)
+	defer cancel()
+	p, err := pexA.sw.DialPeerContext(ctx, addr)
 	switch {
 	case err == nil:
 		pexA.book.MarkGood(addr)
@@ -345,7 +355,7 @@ func (pexA *PEXAgent) crawlRoutine() {
 				if p == nil {
 					return
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), pexA.cfg.requestTimeout)
+				ctx, cancel := context.WithTimeout(pexA.ctx, pexA.cfg.requestTimeout)
 				pexA.RequestPEXContext(ctx, p)
 				cancel()
 				pexA.sw.StopPeerGracefully(p)

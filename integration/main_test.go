@@ -1,0 +1,17 @@
+package integration
+
+import (
+	"os"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	// A child process started by the network-namespace test runs one node
+	// inside its namespace instead of the tests (see netns_test.go).
+	if os.Getenv(netnsChildEnv) != "" {
+		os.Exit(netnsChildMain())
+	}
+	goleak.VerifyTestMain(m)
+}
