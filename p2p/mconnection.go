@@ -170,23 +170,41 @@ func (m *MConnection) untrack(s network.Stream) {
 
 // fail ends the peer after err on stream s (nil: no stream yet), unless it
 // is already stopping. Only what a well-behaved peer never sends (a
-// malformed or oversized frame) is the peer's fault and gets it banned; a
-// connection that went away is a plain disconnect, which the host reports
-// (and the Switch handles) by itself; any other stream failure disconnects
-// the peer with err as the reason, without a ban.
+// malformed or oversized frame) is the peer's fault and gets it banned. A
+// stream that fails because its connection is going away is a plain
+// disconnect, which the host reports (and the Switch handles) by itself;
+// streams are often reset a moment before the host sees the connection go,
+// so the peer gets disconnectGrace for that before a failure on a connection
+// that stays up disconnects it with err as the reason, without a ban.
 func (m *MConnection) fail(s network.Stream, err error) {
 	if m.stopping.Load() {
 		return
 	}
-	switch {
-	case errors.Is(err, ErrBadFrame), errors.Is(err, ErrMessageTooLarge):
+	if errors.Is(err, ErrBadFrame) || errors.Is(err, ErrMessageTooLarge) {
 		m.sw.StopPeerForError(m.Peer, err)
-	case !m.liveConnOtherThan(s):
-		log.Debugf("%s: connection gone: %s", m.Peer, err)
-	default:
-		m.sw.disconnect(m.Peer, err)
+		return
 	}
+	m.sw.spawn(func() {
+		t := time.NewTimer(disconnectGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-m.closing: // removed meanwhile: the disconnect was seen
+			return
+		case <-m.sw.quit:
+			return
+		}
+		if m.liveConnOtherThan(s) {
+			m.sw.disconnect(m.Peer, err)
+		} else {
+			log.Debugf("%s: connection gone: %s", m.Peer, err)
+		}
+	})
 }
+
+// disconnectGrace is how long a failed stream waits for its connection's
+// closing to be reported before it counts as a failure of its own.
+const disconnectGrace = 250 * time.Millisecond
 
 // liveConnOtherThan reports whether the host has an open connection to the
 // peer besides the one s ran on (any open one, when s is nil or its own
