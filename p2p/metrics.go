@@ -79,7 +79,7 @@ func newMetrics(sw *Switch, reg prometheus.Registerer) (*metrics, error) {
 	}, func() float64 {
 		n := 0
 		for _, d := range sw.chDescs {
-			n += len(sw.recvQueues[d.Id])
+			n += sw.recvQueues[d.Id].len()
 		}
 		return float64(n)
 	})

@@ -74,11 +74,13 @@ func (q *sendQueue) take() [][]byte {
 }
 
 // recycle gives a written batch's slice back for reuse, dropping its
-// references to the messages.
+// references to the messages. The queue thus alternates between two slices
+// (the one filling, the one being written), whose capacity is bounded by
+// the queue's (append grows a slice at most a little past its length).
 func (q *sendQueue) recycle(batch [][]byte) {
 	clear(batch)
 	q.mu.Lock()
-	if q.spare == nil && cap(batch) <= q.capacity {
+	if q.spare == nil {
 		q.spare = batch[:0]
 	}
 	q.mu.Unlock()

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -17,11 +18,16 @@ type InboundBytes struct {
 	Bytes []byte
 }
 
+// recvBatch is how many messages a stream reader hands to the receive
+// queue at once, at most.
+const recvBatch = 8
+
 // serveRecv reads the frames the peer writes on s, its stream for channel
 // desc, into the Switch's receive queue for that channel, until the stream
-// ends or the peer stops. A clean end of stream (at a frame boundary) is the
-// peer's graceful close and is answered by closing our side; anything
-// malformed stops the peer.
+// ends or the peer stops. The messages of one read go to the queue
+// together, before the reader waits for more. A clean end of stream (at a
+// frame boundary) is the peer's graceful close and is answered by closing
+// our side; anything malformed stops the peer.
 func (m *MConnection) serveRecv(desc *ChannelDescriptor, s network.Stream) {
 	if !m.track(s) {
 		s.Reset()
@@ -31,15 +37,22 @@ func (m *MConnection) serveRecv(desc *ChannelDescriptor, s network.Stream) {
 	q := m.sw.recvQueues[desc.Id]
 	stats := m.sw.metrics.channel(desc.Id)
 	br := bufio.NewReaderSize(s, desc.RecvBufferSize)
-	var msgs, size int // counted, then added to the metrics before the reader blocks
-	defer func() { stats.received(msgs, size) }()
+	var batch [recvBatch]InboundBytes
+	n, size := 0, 0 // messages in batch, and their bytes
 	for {
-		if msgs > 0 && br.Buffered() == 0 {
-			stats.received(msgs, size)
-			msgs, size = 0, 0
+		if n == len(batch) || (n > 0 && !frameBuffered(br)) {
+			if !m.deliver(q, batch[:n]) {
+				return
+			}
+			stats.received(n, size)
+			clear(batch[:n])
+			n, size = 0, 0
 		}
 		msg, err := readFrame(br, desc.RecvMessageCapacity)
 		if err != nil {
+			if n > 0 && m.deliver(q, batch[:n]) {
+				stats.received(n, size)
+			}
 			if err == io.EOF {
 				s.Close()
 				return
@@ -52,20 +65,41 @@ func (m *MConnection) serveRecv(desc *ChannelDescriptor, s network.Stream) {
 			s.Reset()
 			return
 		}
-		msgs++
+		batch[n] = InboundBytes{MConn: m, Bytes: msg}
+		n++
 		size += len(msg)
-		in := InboundBytes{MConn: m, Bytes: msg}
-		select {
-		case q <- in: // the common case: room in the queue
-			continue
-		default:
+	}
+}
+
+// deliver puts msgs on q, waiting while it is full. It returns false if
+// the peer stopped first.
+func (m *MConnection) deliver(q *recvQueue, msgs []InboundBytes) bool {
+	for {
+		msgs = msgs[q.push(msgs):]
+		if len(msgs) == 0 {
+			return true
+		}
+		space := q.spaceSignal()
+		msgs = msgs[q.push(msgs):]
+		if len(msgs) == 0 {
+			return true
 		}
 		select {
-		case q <- in:
+		case <-space:
 		case <-m.quit:
-			return
+			return false
 		}
 	}
+}
+
+// frameBuffered reports whether br holds a whole frame, so that reading it
+// will not wait for the stream. A frame that is not whole yet may wait long
+// (its sender may be paused by its send scheduler), and the messages read
+// before it must not wait with it.
+func frameBuffered(br *bufio.Reader) bool {
+	head, _ := br.Peek(min(br.Buffered(), binary.MaxVarintLen64))
+	size, n := binary.Uvarint(head)
+	return n > 0 && uint64(br.Buffered()-n) >= size
 }
 
 // readFrame reads one varint-length-prefixed message of at most max bytes.

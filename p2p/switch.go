@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -28,7 +29,7 @@ type Switch struct {
 	chDescs    []*ChannelDescriptor
 	descByID   [256]*ChannelDescriptor
 	protoByID  [256]protocol.ID
-	recvQueues [256]chan InboundBytes
+	recvQueues [256]*recvQueue
 
 	host     host.Host
 	ownsHost bool
@@ -103,7 +104,7 @@ func NewSwitch(chDescs []*ChannelDescriptor, opts ...Option) *Switch {
 		sw.chDescs = append(sw.chDescs, &nd)
 		sw.descByID[d.Id] = &nd
 		sw.protoByID[d.Id] = ChannelProtocolID(sw.cfg.network, d.Id)
-		sw.recvQueues[d.Id] = make(chan InboundBytes, nd.RecvQueueCapacity)
+		sw.recvQueues[d.Id] = newRecvQueue(nd.RecvQueueCapacity)
 	}
 	return sw
 }
@@ -276,25 +277,11 @@ func (sw *Switch) RemoveEventListener(name string) {
 // Receive blocks until a message arrives on channel chId from any peer. It
 // returns false once the Switch is stopped, or at once for an unknown channel.
 func (sw *Switch) Receive(chId byte) (InboundBytes, bool) {
-	q := sw.recvQueues[chId]
-	if q == nil {
+	m, err := sw.ReceiveContext(context.Background(), chId)
+	if errors.Is(err, ErrUnknownChannel) {
 		log.Warnf("Receive on unknown channel %#02x", chId)
-		return InboundBytes{}, false
 	}
-	if sw.state.Load() == stateStopped {
-		return InboundBytes{}, false
-	}
-	select {
-	case m := <-q: // the common case under load: a message is waiting
-		return m, true
-	default:
-	}
-	select {
-	case m := <-q:
-		return m, true
-	case <-sw.quit:
-		return InboundBytes{}, false
-	}
+	return m, err == nil
 }
 
 // ReceiveContext is Receive with a context: it returns ctx's error when ctx
@@ -305,13 +292,20 @@ func (sw *Switch) ReceiveContext(ctx context.Context, chId byte) (InboundBytes, 
 	if q == nil {
 		return InboundBytes{}, fmt.Errorf("%w: %#02x", ErrUnknownChannel, chId)
 	}
-	select {
-	case m := <-q:
-		return m, nil
-	case <-sw.quit:
+	if sw.state.Load() == stateStopped {
 		return InboundBytes{}, ErrSwitchStopped
-	case <-ctx.Done():
-		return InboundBytes{}, ctx.Err()
+	}
+	for {
+		if m, ok := q.pop(); ok {
+			return m, nil
+		}
+		select {
+		case <-q.ready:
+		case <-sw.quit:
+			return InboundBytes{}, ErrSwitchStopped
+		case <-ctx.Done():
+			return InboundBytes{}, ctx.Err()
+		}
 	}
 }
 
