@@ -102,7 +102,14 @@ func TestStopPeerGracefullyDeliversWhatWasQueued(t *testing.T) {
 	for i, m := range receiveN(t, b, 0x10, n, 5*time.Second) {
 		mustEqual(t, m.Bytes, numbered(i))
 	}
-	waitFor(t, 5*time.Second, func() bool { return a.Peers().Size() == 0 && b.Peers().Size() == 0 })
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Peers().Size() != 0 || b.Peers().Size() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5s: a has %d peers over %d connections, b %d over %d", a.Peers().Size(),
+				len(a.Host().Network().Conns()), b.Peers().Size(), len(b.Host().Network().Conns()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func TestRemoteStopIsACleanDisconnectWithoutBan(t *testing.T) {
