@@ -13,5 +13,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(netnsChildEnv) != "" {
 		os.Exit(netnsChildMain())
 	}
+	// So does one started by the NAT test (see nat_test.go).
+	if role := os.Getenv(natRoleEnv); role != "" {
+		os.Exit(natChildMain(role))
+	}
 	goleak.VerifyTestMain(m)
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/p2p/net/nat"
+
 	"github.com/switchyard-p2p/switchyard/transport"
 )
 
@@ -34,9 +36,13 @@ type Listener interface {
 type ListenerOption func(*listenerConfig)
 
 type listenerConfig struct {
-	nat        bool
-	natTimeout time.Duration
+	nat bool
 }
+
+// listenerNATTimeout is how long NewListener waits for a gateway's mapping:
+// go-libp2p's discovery timeout. UPnP discovery alone takes about 4 s (two
+// 2-second SSDP searches) before a gateway's description is fetched.
+const listenerNATTimeout = nat.DiscoveryTimeout
 
 // WithListenerNAT turns the UPnP/NAT-PMP port mapping on or off. Default: on
 // when the listener is bound to all interfaces (0.0.0.0, :: or no host),
@@ -75,14 +81,14 @@ func NewDefaultListener(protocol string, lAddr string) Listener {
 }
 
 // NewListener listens on lAddr with protocol ("tcp", "tcp4" or "tcp6") and
-// starts accepting. Port mapping, when on, waits up to 5 s for a gateway.
+// starts accepting. Port mapping, when on, waits up to 10 s for a gateway.
 func NewListener(protocol, lAddr string, opts ...ListenerOption) (*DefaultListener, error) {
 	host, _, err := net.SplitHostPort(lAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %q: %w", lAddr, err)
 	}
 	ip := net.ParseIP(host)
-	cfg := listenerConfig{nat: host == "" || (ip != nil && ip.IsUnspecified()), natTimeout: 5 * time.Second}
+	cfg := listenerConfig{nat: host == "" || (ip != nil && ip.IsUnspecified())}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -110,7 +116,7 @@ func NewListener(protocol, lAddr string, opts ...ListenerOption) (*DefaultListen
 		}
 	}
 	if cfg.nat {
-		l.mapPort(tcp.Port, cfg.natTimeout)
+		l.mapPort(tcp.Port, listenerNATTimeout)
 	}
 	go l.acceptRoutine()
 	return l, nil

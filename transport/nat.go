@@ -108,7 +108,8 @@ func (m *PortMapping) External() (netip.AddrPort, error) {
 	if !ok {
 		return netip.AddrPort{}, fmt.Errorf("%w: %s port %d", ErrNoMapping, m.protocol, m.port)
 	}
-	return ap, nil
+	// A UPnP gateway's IPv4 address comes back IPv4-mapped (::ffff:a.b.c.d).
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }
 
 // Close asks the gateway to remove the mapping and stops the background

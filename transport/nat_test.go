@@ -102,6 +102,21 @@ func TestMapPortRejectsBadArgumentsWithoutDiscovery(t *testing.T) {
 	}
 }
 
+// UPnP gateways' IPv4 addresses reach go-libp2p's NAT as IPv4-mapped IPv6
+// (the NAT test in integration/ shows it); External reports them as IPv4.
+func TestPortMappingReportsAnIPv4MappedAddressAsIPv4(t *testing.T) {
+	gw := &fakeGateway{grant: netip.MustParseAddrPort("[::ffff:11.22.33.44]:40000")}
+	withDiscovery(t, func(context.Context) (natDevice, error) { return gw, nil })
+	m, err := MapPort(context.Background(), "udp", 26656)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if got, err := m.External(); err != nil || got != netip.MustParseAddrPort("11.22.33.44:40000") {
+		t.Fatalf("External() = %v, %v; want 11.22.33.44:40000", got, err)
+	}
+}
+
 func TestPortMappingReportsTheGrantedAddressAndRemovesItOnClose(t *testing.T) {
 	ext := netip.MustParseAddrPort("11.22.33.44:40000")
 	gw := &fakeGateway{grant: ext}
