@@ -72,7 +72,8 @@ type PortMapping struct {
 // MapPort then succeeds, keeps retrying in the background, and External
 // reports ErrNoMapping until it is granted. Call Close to remove it.
 //
-// Discovery sends SSDP multicast and NAT-PMP requests on the LAN.
+// Discovery sends SSDP multicast and NAT-PMP requests on the LAN. (With
+// go-libp2p v0.51 only UPnP finds a gateway on Linux: see README, "NAT".)
 func MapPort(ctx context.Context, protocol string, internalPort int) (*PortMapping, error) {
 	if protocol != "tcp" && protocol != "udp" {
 		return nil, fmt.Errorf("%w: MapPort: protocol %q (want \"tcp\" or \"udp\")", ErrBadOption, protocol)
