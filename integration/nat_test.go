@@ -91,5 +91,12 @@ func TestHostBehindAUPnPGatewayMapsItsPortAndReportsTheExternalAddress(t *testin
 	if got, want := host.await(t, "LISTENER ", deadline), natExternalIP+":"+listenerPort; got != want {
 		t.Fatalf("the listener's external address is %q, want %q", got, want)
 	}
+	// Closing MapPort's mapping, then stopping the listener, removes theirs
+	// from the gateway.
+	for _, want := range []string{"udp " + udpPort, "tcp " + listenerPort} {
+		if got := gateway.await(t, "UNMAP ", deadline); got != want {
+			t.Fatalf("the gateway was asked to remove %q, want %q", got, want)
+		}
+	}
 	t.Logf("the host (%s), MapPort and the listener had their mappings after %s", want, time.Since(start).Round(time.Millisecond))
 }

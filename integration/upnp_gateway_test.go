@@ -19,7 +19,8 @@ import (
 // the WANIPConnection:1 actions GetNATRSIPStatus, GetExternalIPAddress and
 // AddPortMapping / DeletePortMapping, granting every mapping. It prints
 // "MAP <tcp|udp> <internal port> <external port> <lease seconds>" for each
-// mapping it grants.
+// mapping it grants and "UNMAP <tcp|udp> <external port>" for each it is
+// asked to remove.
 type upnpGateway struct {
 	ssdp     *net.UDPConn
 	http     *http.Server
@@ -166,6 +167,7 @@ func (g *upnpGateway) control(w http.ResponseWriter, r *http.Request) {
 	case "AddPortMapping":
 		fmt.Printf("MAP %s %d %d %d\n", strings.ToLower(args.Protocol), args.InternalPort, args.ExternalPort, args.Lease)
 	case "DeletePortMapping":
+		fmt.Printf("UNMAP %s %d\n", strings.ToLower(args.Protocol), args.ExternalPort)
 	default:
 		http.Error(w, "unknown action "+action, http.StatusInternalServerError)
 		return
