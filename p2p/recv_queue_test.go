@@ -140,3 +140,55 @@ func TestMessagesBeforeAPartialFrameAreDelivered(t *testing.T) {
 	}
 	mustEqual(t, receiveN(t, sw, 0x10, 1, 5*time.Second)[0].Bytes, []byte("cde"))
 }
+
+// TestConcurrentReceiversGetEveryMessageOnce has several goroutines call
+// Receive on one channel while a peer sends more messages than the receive
+// queue holds: together they get each message exactly once.
+func TestConcurrentReceiversGetEveryMessageOnce(t *testing.T) {
+	chans := func() []*ChannelDescriptor {
+		return []*ChannelDescriptor{{Id: 0x10, SendQueueCapacity: 50, RecvQueueCapacity: 20}}
+	}
+	sws := mockSwitches(t, 2, chans)
+	a, b := sws[0], sws[1]
+	connectSwitches(t, a, b)
+	const n, receivers = 5000, 4
+	got := make(chan string, n)
+	var wg sync.WaitGroup
+	for range receivers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				m, ok := b.Receive(0x10)
+				if !ok {
+					return
+				}
+				got <- string(m.Bytes)
+			}
+		}()
+	}
+	p := a.Peers().List()[0]
+	for i := range n {
+		if !p.Send(0x10, numbered(i)) {
+			t.Fatalf("send %d failed", i)
+		}
+	}
+	seen := map[string]bool{}
+	timeout := time.After(10 * time.Second)
+	for len(seen) < n {
+		select {
+		case s := <-got:
+			if seen[s] {
+				t.Fatalf("%s received twice", s)
+			}
+			seen[s] = true
+		case <-timeout:
+			t.Fatalf("received %d of %d messages", len(seen), n)
+		}
+	}
+	b.Stop()
+	wg.Wait()
+	if len(got) > 0 {
+		t.Fatalf("%d messages more than were sent", len(got))
+	}
+}
