@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/switchyard-p2p/switchyard/pexcompat"
 )
@@ -225,14 +226,43 @@ func (pexA *PEXAgent) eventsRoutine() {
 }
 
 func (pexA *PEXAgent) onNewPeer(p *Peer) {
-	// What the peer says it listens on (identify) is a candidate for the book.
-	h := pexA.sw.Host()
-	pexA.addToBook([]peer.AddrInfo{{ID: p.ID, Addrs: h.Peerstore().Addrs(p.ID)}}, p)
+	pexA.spawn(func() { pexA.learnListenAddr(p) })
 	// A seed's crawl asks the peers it dials itself.
 	if p.IsOutbound() && !pexA.cfg.seedMode {
 		pexA.SendAddrs(p, pexA.ourAddresses())
 		if pexA.book.NeedMoreAddrs() {
 			pexA.RequestPEX(p)
+		}
+	}
+}
+
+// listenAddrWindow is how long the agent watches a new peer's addresses in
+// the peerstore for one the book accepts.
+const listenAddrWindow = time.Minute
+
+// learnListenAddr adds to the book the first address that identify reports
+// p listens on and the book accepts. It watches the peerstore rather than
+// reading it once: a host that has just started can answer identify before
+// it knows its listen addresses and announce them in an identify push later.
+// It stops once an address is in the book, when p or the agent stops, or
+// after listenAddrWindow.
+func (pexA *PEXAgent) learnListenAddr(p *Peer) {
+	ctx, cancel := context.WithTimeout(context.Background(), listenAddrWindow)
+	defer cancel()
+	addrs := pexA.sw.Host().Peerstore().AddrStream(ctx, p.ID)
+	for {
+		select {
+		case m, ok := <-addrs:
+			if !ok {
+				return // the window closed
+			}
+			if len(pexA.addToBook([]peer.AddrInfo{{ID: p.ID, Addrs: []ma.Multiaddr{m}}}, p)) > 0 {
+				return
+			}
+		case <-p.mconn.quit:
+			return
+		case <-pexA.quit:
+			return
 		}
 	}
 }

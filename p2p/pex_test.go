@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
@@ -317,4 +318,50 @@ func TestPEXSeedModeAnswersAndDisconnects(t *testing.T) {
 // fixedPeerID is a deterministic, valid peer ID for tests.
 func fixedPeerID(t testing.TB, seed uint64) peer.ID {
 	return testID(t, rand.New(rand.NewPCG(seed, seed)))
+}
+
+// A host that has just started can answer identify before it knows its
+// listen addresses, and announce them later in an identify push. The agent
+// must learn them then, not only what the peerstore held at admission.
+func TestPEXLearnsListenAddressesAnnouncedAfterAdmission(t *testing.T) {
+	sw := tcpSwitches(t, 1, testChannels)[0]
+	book := NewAddrBook("", WithBookRoutabilityStrict(false))
+	if err := book.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer book.Stop()
+	agent := NewPEXAgent(sw, book, WithEnsurePeersPeriod(time.Hour))
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Stop()
+
+	// A stock host that listens nowhere yet: identify reports no addresses.
+	h, err := libp2p.New(libp2p.NoListenAddrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	h.SetStreamHandler(sw.protoByID[testChannels()[0].Id], func(s network.Stream) { io.Copy(io.Discard, s); s.Close() })
+	connectRaw(t, h, sw)
+	time.Sleep(100 * time.Millisecond)
+	if n := book.Size(); n != 0 {
+		t.Fatalf("book holds %d addresses of a peer that listens nowhere", n)
+	}
+
+	if err := h.Network().Listen(ma.StringCast("/ip4/127.0.0.1/tcp/0")); err != nil {
+		t.Fatal(err)
+	}
+	var want *NetAddress
+	waitFor(t, 10*time.Second, func() bool {
+		if len(h.Addrs()) == 0 {
+			return false
+		}
+		want, err = NewNetAddressMultiaddr(h.Addrs()[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.ID = h.ID()
+		return book.HasAddress(want)
+	})
 }
