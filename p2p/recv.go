@@ -48,7 +48,7 @@ func (m *MConnection) serveRecv(desc *ChannelDescriptor, s network.Stream) {
 			clear(batch[:n])
 			n, size = 0, 0
 		}
-		msg, err := readFrame(br, desc.RecvMessageCapacity)
+		msg, err := readFrame(br, s, desc.RecvMessageCapacity)
 		if err != nil {
 			if n > 0 && m.deliver(q, batch[:n]) {
 				stats.received(n, size)
@@ -102,11 +102,12 @@ func frameBuffered(br *bufio.Reader) bool {
 	return n > 0 && uint64(br.Buffered()-n) >= size
 }
 
-// readFrame reads one varint-length-prefixed message of at most max bytes.
+// readFrame reads one varint-length-prefixed message of at most max bytes
+// from br, a buffered reader of src.
 // It returns io.EOF only at a frame boundary; ErrBadFrame and
 // ErrMessageTooLarge for what a well-behaved peer never sends; other errors
 // from the stream as they are.
-func readFrame(br *bufio.Reader, max int) ([]byte, error) {
+func readFrame(br *bufio.Reader, src io.Reader, max int) ([]byte, error) {
 	size, err := varint.ReadUvarint(br)
 	switch {
 	case err == io.EOF:
@@ -122,11 +123,35 @@ func readFrame(br *bufio.Reader, max int) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrMessageTooLarge, size, max)
 	}
 	msg := make([]byte, size)
-	if n, err := io.ReadFull(br, msg); err != nil {
+	if n, err := readBody(br, src, msg); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return nil, fmt.Errorf("%w: stream ended %d bytes into a %d-byte message", ErrBadFrame, n, size)
 		}
 		return nil, err
 	}
 	return msg, nil
+}
+
+// directReadMin is the smallest part of a message body, beyond what the
+// read buffer holds, that readBody reads straight from the stream.
+const directReadMin = 4 << 10
+
+// readBody fills msg from br, whose underlying reader is src. A large body
+// is taken from br's buffer as far as buffered and the rest read from src
+// into msg directly, so its bytes are copied once, not through the buffer
+// (bufio itself does so only for reads of at least its whole size). It
+// returns the number of bytes read, as io.ReadFull does.
+func readBody(br *bufio.Reader, src io.Reader, msg []byte) (int, error) {
+	if len(msg)-br.Buffered() < directReadMin {
+		return io.ReadFull(br, msg)
+	}
+	n := 0
+	if br.Buffered() > 0 {
+		n, _ = br.Read(msg) // copies the buffered bytes only: no read of src
+	}
+	m, err := io.ReadFull(src, msg[n:])
+	if err == io.EOF && n > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n + m, err
 }

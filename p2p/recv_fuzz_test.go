@@ -19,13 +19,14 @@ func FuzzReadFrame(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	const max = 256
+	const max = 2 * directReadMin // bodies on both sides of the direct-read size
 	f.Fuzz(func(t *testing.T, data []byte) {
-		br := bufio.NewReaderSize(bytes.NewReader(data), 16)
+		src := bytes.NewReader(data)
+		br := bufio.NewReaderSize(src, 16)
 		var again bytes.Buffer
 		bw := bufio.NewWriter(&again)
 		for {
-			msg, err := readFrame(br, max)
+			msg, err := readFrame(br, src, max)
 			if err != nil {
 				if err != io.EOF && !errors.Is(err, ErrBadFrame) && !errors.Is(err, ErrMessageTooLarge) {
 					t.Fatalf("unexpected error %v", err)

@@ -30,6 +30,7 @@ const (
 	tput256NoiseRaw    = "throughput/256B/noise/raw"
 	tput64KNoiseSwitch = "throughput/64KiB/noise/switch"
 	tput64KNoiseRaw    = "throughput/64KiB/noise/raw"
+	tput64KNoiseAlloc  = "throughput/64KiB/noise/raw-allocating"
 	echoSwitch         = "echo/256B/switch"
 	echoRaw            = "echo/256B/raw"
 	echoSPM            = "echo/256B/stream-per-msg"
@@ -61,6 +62,7 @@ func allCases() []benchCase {
 		{name: tput256NoiseRaw, run: func(b *testing.B) { suite.RawThroughput(b, 256, noise) }},
 		{name: tput64KNoiseSwitch, run: func(b *testing.B) { suite.SwitchThroughput(b, 64<<10, noise) }},
 		{name: tput64KNoiseRaw, run: func(b *testing.B) { suite.RawThroughput(b, 64<<10, noise) }},
+		{name: tput64KNoiseAlloc, run: func(b *testing.B) { suite.RawThroughputAllocating(b, 64<<10, noise) }},
 		{name: echoSwitch, run: func(b *testing.B) { suite.SwitchEcho(b, 256) }},
 		{name: echoRaw, run: func(b *testing.B) { suite.RawEcho(b, 256) }},
 		{name: echoSPM, run: func(b *testing.B) { suite.StreamPerMessageEcho(b, 256) }},

@@ -29,6 +29,9 @@ func BenchmarkSwitchThroughputNoise256(b *testing.B)   { SwitchThroughput(b, 256
 func BenchmarkSwitchThroughputNoise64K(b *testing.B)   { SwitchThroughput(b, 64<<10, noise) }
 func BenchmarkRawThroughputNoise256(b *testing.B)      { RawThroughput(b, 256, noise) }
 func BenchmarkRawThroughputNoise64K(b *testing.B)      { RawThroughput(b, 64<<10, noise) }
+func BenchmarkRawThroughputAllocatingNoise64K(b *testing.B) {
+	RawThroughputAllocating(b, 64<<10, noise)
+}
 
 func BenchmarkSwitchEcho256(b *testing.B)                 { SwitchEcho(b, 256) }
 func BenchmarkRawEcho256(b *testing.B)                    { RawEcho(b, 256) }
