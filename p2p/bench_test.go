@@ -63,7 +63,7 @@ func BenchmarkRawStreamThroughput(b *testing.B) {
 				br := bufio.NewReaderSize(s, 64<<10)
 				n := 0
 				for {
-					if _, err := readFrame(br, s, 1<<20); err != nil {
+					if _, err := readFrame(br, s, 1<<20, nil); err != nil {
 						break
 					}
 					n++

@@ -11,11 +11,19 @@ import (
 // Defaults for the ChannelDescriptor fields left at zero.
 const (
 	DefaultSendQueueCapacity   = 100
+	DefaultSendQueueBytes      = 16 << 20 // 16 MiB
 	DefaultRecvQueueCapacity   = 100
 	DefaultRecvBufferSize      = 4096
 	DefaultPriority            = 1
 	DefaultRecvMessageCapacity = 4 << 20 // 4 MiB
 )
+
+// ChannelServiceName is the libp2p resource-manager service that every
+// channel stream (both directions) is attached to, so that the resource
+// manager's limits for it bound the number of channel streams per peer and
+// in all (see transport.DefaultResourceManager). The memory the Switch holds
+// for a peer is reserved in that peer's scope.
+const ChannelServiceName = "switchyard.channels"
 
 // DefaultNetwork is the network name used when none is given with
 // WithNetwork. Nodes with different network names never become peers.
@@ -32,6 +40,11 @@ type ChannelDescriptor struct {
 	// once, so up to twice as many may be held: those waiting and the batch
 	// being written.
 	SendQueueCapacity int
+	// SendQueueBytes bounds the bytes of the messages queued per peer (those
+	// being written included), so that a peer that stops reading one channel
+	// cannot take the whole of its memory budget (see transport.DefaultPeerMemory)
+	// and stall the others. It is at least RecvMessageCapacity.
+	SendQueueBytes int
 	// RecvQueueCapacity is the number of received messages (from all peers)
 	// held for Receive before the channel's streams stop being read, which
 	// pushes back on the senders of this channel only.
@@ -64,6 +77,10 @@ func (d ChannelDescriptor) withDefaults() ChannelDescriptor {
 	if d.RecvMessageCapacity <= 0 {
 		d.RecvMessageCapacity = DefaultRecvMessageCapacity
 	}
+	if d.SendQueueBytes <= 0 {
+		d.SendQueueBytes = DefaultSendQueueBytes
+	}
+	d.SendQueueBytes = max(d.SendQueueBytes, d.RecvMessageCapacity)
 	return d
 }
 

@@ -27,6 +27,7 @@ type MConnection struct {
 
 	sw     *Switch
 	remote peer.ID
+	budget *peerBudget // every byte the peer makes us hold
 	sched  sendScheduler
 	byID   [256]*sendChannel // nil: unknown channel, or not spoken by the peer
 	chans  []*sendChannel
@@ -46,16 +47,20 @@ type MConnection struct {
 	mu      sync.Mutex
 	err     error                       // why the peer stopped; first reason wins
 	streams map[network.Stream]struct{} // open streams, reset at stop
+	readers map[*frameReader]byte       // inbound streams being read, and their channels
+	inbound [256]uint8                  // inbound streams open, by channel
 }
 
-func newMConnection(sw *Switch, p *Peer, conn network.Conn, spoken map[byte]bool) *MConnection {
+func newMConnection(sw *Switch, p *Peer, conn network.Conn, spoken map[byte]bool, budget *peerBudget) *MConnection {
 	m := &MConnection{
 		Peer:    p,
 		sw:      sw,
 		remote:  p.ID,
+		budget:  budget,
 		closing: make(chan struct{}),
 		quit:    make(chan struct{}),
 		streams: map[network.Stream]struct{}{},
+		readers: map[*frameReader]byte{},
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if conn != nil {
@@ -79,6 +84,7 @@ func (m *MConnection) start() {
 	for _, c := range m.chans {
 		m.wg.Add(1)
 		if !m.sw.spawn(c.run) {
+			c.drop()
 			m.wg.Done()
 		}
 	}
@@ -123,16 +129,22 @@ func (m *MConnection) canSend(chID byte) bool {
 	if err != nil {
 		return false
 	}
-	return !m.stopping.Load() && c.queue.len() < c.queue.capacity
+	return !m.stopping.Load() && !c.noMemory.Load() && !c.queue.full()
 }
 
-// openStream opens our stream for a channel and tracks it for stop.
+// openStream opens our stream for a channel and tracks it for stop. It
+// waits as long as the peer lives: go-libp2p opens a stream only once
+// identify has finished on the connection, which can take long on a loaded
+// machine, and slowness is no fault. The watchdog counts the wait as a
+// write that makes no progress (see sendChannel.run).
 func (m *MConnection) openStream(proto protocol.ID) (network.Stream, error) {
-	ctx, cancel := context.WithTimeout(m.ctx, m.sw.cfg.handshakeTimeout)
-	defer cancel()
-	s, err := m.sw.host.NewStream(network.WithNoDial(ctx, "channel stream"), m.remote, proto)
+	s, err := m.sw.host.NewStream(network.WithNoDial(m.ctx, "channel stream"), m.remote, proto)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.Scope().SetService(ChannelServiceName); err != nil {
+		s.Reset()
+		return nil, fmt.Errorf("attach to resource scope %s: %w", ChannelServiceName, err)
 	}
 	// go-libp2p negotiates the protocol lazily, with the first write, when
 	// identify listed it; the remote resets a stream not negotiated within
@@ -168,6 +180,60 @@ func (m *MConnection) untrack(s network.Stream) {
 	m.mu.Unlock()
 }
 
+// addReader registers fr, the reader of an inbound stream of channel chID,
+// for the watchdog and for reset at stop. It fails with ErrPeerStopped, or
+// with ErrStreamLimit when the peer has maxInboundStreamsPerChannel streams
+// of that channel open already.
+func (m *MConnection) addReader(chID byte, fr *frameReader) error {
+	s := fr.src.(network.Stream)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	select {
+	case <-m.quit:
+		return ErrPeerStopped
+	default:
+	}
+	if m.inbound[chID] >= maxInboundStreamsPerChannel {
+		return fmt.Errorf("%w: %d open", ErrStreamLimit, m.inbound[chID])
+	}
+	m.inbound[chID]++
+	m.readers[fr] = chID
+	m.streams[s] = struct{}{}
+	return nil
+}
+
+func (m *MConnection) removeReader(chID byte, fr *frameReader) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.readers[fr]; ok {
+		delete(m.readers, fr)
+		m.inbound[chID]--
+	}
+	if m.streams != nil {
+		delete(m.streams, fr.src.(network.Stream))
+	}
+}
+
+// stalled returns why the peer counts as stalled at now (unix nanoseconds),
+// or nil: a write on one of its channels, or a read inside a frame it
+// sends, has made no progress for the stall timeouts.
+func (m *MConnection) stalled(now int64) error {
+	cfg := &m.sw.cfg
+	for _, c := range m.chans {
+		if t := c.writingSince.Load(); t != 0 && time.Duration(now-t) > cfg.sendStall {
+			return fmt.Errorf("%w: channel %#02x: a write has made no progress for %s (the peer does not read)", ErrPeerStalled, c.desc.Id, time.Duration(now-t).Round(time.Millisecond))
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for fr, chID := range m.readers {
+		if d := fr.stalledFor(now); d > cfg.readStall {
+			return fmt.Errorf("%w: channel %#02x: a frame has made no progress for %s", ErrPeerStalled, chID, d.Round(time.Millisecond))
+		}
+	}
+	return nil
+}
+
 // fail ends the peer after err on stream s (nil: no stream yet), unless it
 // is already stopping. Only what a well-behaved peer never sends (a
 // malformed or oversized frame) is the peer's fault and gets it banned. A
@@ -180,8 +246,12 @@ func (m *MConnection) fail(s network.Stream, err error) {
 	if m.stopping.Load() {
 		return
 	}
-	if errors.Is(err, ErrBadFrame) || errors.Is(err, ErrMessageTooLarge) {
-		m.sw.StopPeerForError(m.Peer, err)
+	switch {
+	case errors.Is(err, ErrBadFrame), errors.Is(err, ErrMessageTooLarge):
+		m.sw.Penalize(m.Peer, PenaltyBan, err)
+		return
+	case errors.Is(err, ErrPeerMemory):
+		m.sw.Penalize(m.Peer, PenaltyDisconnect, err)
 		return
 	}
 	m.sw.spawn(func() {
@@ -262,6 +332,7 @@ func (m *MConnection) stop() {
 		for s := range streams {
 			s.Reset()
 		}
+		m.budget.close()
 	})
 }
 

@@ -3,6 +3,7 @@ package p2p
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -14,6 +15,8 @@ type metrics struct {
 	collectors []prometheus.Collector
 	peers      *prometheus.GaugeVec
 	peerErrors prometheus.Counter
+	penalties  *prometheus.CounterVec
+	nonPeers   prometheus.Counter
 	dials      *prometheus.CounterVec
 	byChannel  [256]*channelStats
 }
@@ -47,7 +50,15 @@ func newMetrics(sw *Switch, reg prometheus.Registerer) (*metrics, error) {
 	}, []string{"direction"})
 	m.peerErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: ns, Subsystem: sub, Name: "peer_errors_total",
-		Help: "Peers stopped for an error.",
+		Help: "Peers stopped for a fault and banned (see peer_penalties_total for all penalties).",
+	})
+	m.penalties = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "peer_penalties_total",
+		Help: "Penalties given to peers, by penalty (drop, disconnect, ban) and reason.",
+	}, []string{"penalty", "reason"})
+	m.nonPeers = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "non_peer_connections_closed_total",
+		Help: "Connections closed because their remote did not become a peer in time.",
 	})
 	m.dials = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Subsystem: sub, Name: "dials_total",
@@ -92,7 +103,7 @@ func newMetrics(sw *Switch, reg prometheus.Registerer) (*metrics, error) {
 			recvMsgs:  msgs.WithLabelValues(ch, "received"),
 		}
 	}
-	m.collectors = []prometheus.Collector{m.peers, m.peerErrors, m.dials, bytes, msgs, queues, recvQueues}
+	m.collectors = []prometheus.Collector{m.peers, m.peerErrors, m.penalties, m.nonPeers, m.dials, bytes, msgs, queues, recvQueues}
 	for i, c := range m.collectors {
 		if err := reg.Register(c); err != nil {
 			for _, done := range m.collectors[:i] {
@@ -139,4 +150,60 @@ func direction(outbound bool) string {
 		return "outbound"
 	}
 	return "inbound"
+}
+
+func (m *metrics) nonPeerClosed() { m.nonPeers.Inc() }
+
+// penalized counts a penalty, and a ban among the peer errors too.
+func (m *metrics) penalized(p Penalty, reason error) {
+	m.penalties.WithLabelValues(p.String(), reasonLabel(reason)).Inc()
+	if p == PenaltyBan {
+		m.peerErrors.Inc()
+	}
+}
+
+// reasonLabels name the reasons of penalties in metrics: the first sentinel
+// that reason wraps, or "other". The set is fixed, so the label's
+// cardinality is bounded whatever peers send.
+var reasonLabels = []struct {
+	err   error
+	label string
+}{
+	{ErrBadFrame, "bad_frame"},
+	{ErrMessageTooLarge, "message_too_large"},
+	{ErrPeerStalled, "stalled"},
+	{ErrPeerMemory, "memory"},
+	{ErrPEXFlood, "pex_flood"},
+	{ErrPEXBadAnswer, "pex_bad_answer"},
+	{ErrStreamLimit, "stream_limit"},
+}
+
+// RegisterPenaltyReason names err in the metrics of penalties given for a
+// reason that wraps it (agents call it for their own sentinels, before
+// starting). Reasons that wrap no registered error count as "other".
+func RegisterPenaltyReason(err error, label string) {
+	reasonMu.Lock()
+	defer reasonMu.Unlock()
+	for _, r := range reasonLabels {
+		if r.err == err {
+			return
+		}
+	}
+	reasonLabels = append(reasonLabels, struct {
+		err   error
+		label string
+	}{err, label})
+}
+
+var reasonMu sync.Mutex
+
+func reasonLabel(reason error) string {
+	reasonMu.Lock()
+	defer reasonMu.Unlock()
+	for _, r := range reasonLabels {
+		if errors.Is(reason, r.err) {
+			return r.label
+		}
+	}
+	return "other"
 }

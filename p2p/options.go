@@ -25,7 +25,10 @@ type config struct {
 	sendTimeout      time.Duration
 	dialTimeout      time.Duration
 	handshakeTimeout time.Duration
-	stallTimeout     time.Duration
+	stallTimeout     time.Duration // the send scheduler's, see sendScheduler
+	sendStall        time.Duration
+	readStall        time.Duration
+	keepNonPeers     bool
 	eventQueueLimit  int
 	registerer       prometheus.Registerer
 }
@@ -42,6 +45,8 @@ func defaultConfig() config {
 		dialTimeout:      10 * time.Second,
 		handshakeTimeout: 10 * time.Second,
 		stallTimeout:     10 * time.Millisecond,
+		sendStall:        DefaultSendStallTimeout,
+		readStall:        DefaultReadStallTimeout,
 		eventQueueLimit:  10000,
 	}
 }
@@ -95,9 +100,36 @@ func WithSendTimeout(d time.Duration) Option { return func(c *config) { c.sendTi
 // WithDialTimeout bounds DialPeerWithAddress, handshake included. Default: 10 s.
 func WithDialTimeout(d time.Duration) Option { return func(c *config) { c.dialTimeout = d } }
 
+// Defaults of WithStallTimeouts.
+const (
+	DefaultSendStallTimeout = 30 * time.Second
+	DefaultReadStallTimeout = 30 * time.Second
+)
+
+// WithStallTimeouts sets how long a peer may keep a channel from making
+// progress before it is disconnected (without a ban: it may just be slow):
+// send, how long a write on one of its channel streams may wait (the peer
+// does not read, so our send queue for it does not drain); read, how long
+// a frame it has begun sending may wait for its next bytes. A channel that
+// is idle between frames is never stalled. Defaults:
+// DefaultSendStallTimeout, DefaultReadStallTimeout (30 s each).
+func WithStallTimeouts(send, read time.Duration) Option {
+	return func(c *config) { c.sendStall, c.readStall = send, read }
+}
+
+// WithNonPeerConnections(true) keeps the host's connections to remotes that
+// are not Switchyard peers (they speak none of our channels, or never
+// finished identify), for applications that run other protocols on the same
+// host. Default: false, such a connection is closed once identify has shown
+// it speaks none of our channels (after a short grace for an identify push),
+// or when it has not become a peer within the handshake timeout; it never
+// takes a peer slot or a PEX slot meanwhile.
+func WithNonPeerConnections(keep bool) Option { return func(c *config) { c.keepNonPeers = keep } }
+
 // WithHandshakeTimeout bounds how long a new connection may take to show
 // (through libp2p identify or an inbound channel stream) that it speaks our
-// channels. Default: 10 s.
+// channels; a connection that has not by then is closed (see
+// WithNonPeerConnections). Default: 10 s.
 func WithHandshakeTimeout(d time.Duration) Option {
 	return func(c *config) { c.handshakeTimeout = d }
 }

@@ -64,7 +64,9 @@ func (p *Peer) TrySend(chId byte, msg Binary) bool {
 	return p.mconn.trySend(chId, bz) == nil
 }
 
-// CanSend reports whether a TrySend on chId would find room in the queue now.
+// CanSend reports whether a TrySend on chId would find room now: the queue
+// is full neither by count nor by bytes (SendQueueBytes), and the last message refused on it (if any) was not refused
+// for the peer's memory budget since the channel last wrote.
 func (p *Peer) CanSend(chId byte) bool { return p.mconn.canSend(chId) }
 
 // Set stores a value under key for agents that track per-peer state; it is

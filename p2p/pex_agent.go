@@ -28,6 +28,9 @@ var (
 	ErrPEXFlood = errors.New("pex: peer floods us")
 	// ErrPEXNotPeer refuses PEX streams from hosts that are not our peers.
 	ErrPEXNotPeer = errors.New("pex: not a peer")
+	// ErrPEXBadAnswer is the reason a peer is stopped (and banned) when it
+	// answers our request with a malformed message.
+	ErrPEXBadAnswer = errors.New("pex: malformed answer")
 )
 
 // PEXAgent discovers peers: it keeps at least a minimum of outbound peers by
@@ -49,32 +52,11 @@ type PEXAgent struct {
 	state   atomic.Int32 // stateNew, stateStarted, stateStopped
 	spawnMu sync.Mutex   // guards wg.Add against Stop's Wait
 
-	mu      sync.Mutex
-	dialing map[string]bool
-}
+	pacer *dialPacer
 
-// pexPeerState is what the agent keeps about one peer (one connection of
-// it: it is stored on the Peer, so a reconnecting peer starts afresh on
-// both sides at once).
-type pexPeerState struct {
 	mu          sync.Mutex
-	lastRequest time.Time // the peer asked us
-	early       int       // requests the peer made too soon, on this connection
-	lastAsked   time.Time // we asked the peer
-	announces   []time.Time
-}
-
-const pexStateKey = "switchyard/pex"
-
-// maxEarlyRequests is how many too-early requests a peer gets refused before
-// it is stopped. Reconnects under load can make a few look early by accident
-// (the requester starts afresh on a new connection before we have seen the
-// old one close); a flood makes many.
-const maxEarlyRequests = 10
-
-func pexState(p *Peer) *pexPeerState {
-	st, _ := p.data.LoadOrStore(pexStateKey, &pexPeerState{})
-	return st.(*pexPeerState)
+	dialing     map[string]bool
+	askedGroups map[string]time.Time // when we last asked a peer of each network group
 }
 
 // NewPEXAgent returns an agent that discovers peers for sw through book.
@@ -85,14 +67,16 @@ func NewPEXAgent(sw *Switch, book *AddrBook, opts ...PEXOption) *PEXAgent {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &PEXAgent{
-		ctx:     ctx,
-		cancel:  cancel,
-		sw:      sw,
-		book:    book,
-		cfg:     cfg,
-		events:  make(chan interface{}, 64),
-		quit:    make(chan struct{}),
-		dialing: map[string]bool{},
+		ctx:         ctx,
+		cancel:      cancel,
+		sw:          sw,
+		book:        book,
+		cfg:         cfg,
+		events:      make(chan interface{}, 64),
+		quit:        make(chan struct{}),
+		dialing:     map[string]bool{},
+		askedGroups: map[string]time.Time{},
+		pacer:       newDialPacer(),
 	}
 }
 
@@ -158,13 +142,14 @@ func (pexA *PEXAgent) spawn(f func()) {
 }
 
 // RequestPEX asks peer for addresses in the background and adds the answer
-// to the book. It asks a given peer at most once per ensure-peers period
-// (peers refuse, and stop, one that asks three times as often).
+// to the book. It asks a given peer at most once per ensure-peers period,
+// and never more often than PEXRequestInterval (peers refuse requests
+// beyond that pace, and ban a peer far beyond it).
 func (pexA *PEXAgent) RequestPEX(peer *Peer) {
 	now := time.Now()
 	st := pexState(peer)
 	st.mu.Lock()
-	if !st.lastAsked.IsZero() && now.Sub(st.lastAsked) < pexA.cfg.ensurePeersPeriod {
+	if !st.lastAsked.IsZero() && now.Sub(st.lastAsked) < max(pexA.cfg.ensurePeersPeriod, PEXRequestInterval) {
 		st.mu.Unlock()
 		return
 	}
@@ -178,7 +163,9 @@ func (pexA *PEXAgent) RequestPEX(peer *Peer) {
 }
 
 // RequestPEXContext asks peer for addresses, adds them to the book and
-// returns those the book accepted. A malformed answer stops the peer.
+// returns those the book accepted. A malformed answer stops and bans the
+// peer (ErrPEXBadAnswer). It does not pace itself: callers keep to
+// PEXRequestInterval per peer, or see their requests refused.
 func (pexA *PEXAgent) RequestPEXContext(ctx context.Context, peer *Peer) ([]*NetAddress, error) {
 	st := pexState(peer)
 	st.mu.Lock()
@@ -187,7 +174,7 @@ func (pexA *PEXAgent) RequestPEXContext(ctx context.Context, peer *Peer) ([]*Net
 	infos, err := pexA.svc.Request(ctx, peer.ID)
 	if err != nil {
 		if isProtocolViolation(err) {
-			pexA.sw.StopPeerForError(peer, err)
+			pexA.sw.Penalize(peer, PenaltyBan, fmt.Errorf("%w: %w", ErrPEXBadAnswer, err))
 		}
 		return nil, err
 	}
@@ -314,10 +301,47 @@ func (pexA *PEXAgent) ensurePeers() {
 		}
 	}
 	if pexA.book.NeedMoreAddrs() {
-		if peers := pexA.sw.Peers().List(); len(peers) > 0 {
-			pexA.RequestPEX(peers[rand.N(len(peers))])
+		if p := pexA.peerToAsk(); p != nil {
+			pexA.RequestPEX(p)
 		}
 	}
+}
+
+// peerToAsk picks the peer to ask for addresses: one of the network group
+// asked longest ago (never, at first), so that requests spread over the
+// groups of our peers and a few peers of one group cannot be all we hear.
+func (pexA *PEXAgent) peerToAsk() *Peer {
+	peers := pexA.sw.Peers().List()
+	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
+	pexA.mu.Lock()
+	defer pexA.mu.Unlock()
+	var best *Peer
+	var bestAsked time.Time
+	for _, p := range peers {
+		asked := pexA.askedGroups[peerGroup(p)]
+		if best == nil || asked.Before(bestAsked) {
+			best, bestAsked = p, asked
+		}
+	}
+	if best != nil {
+		if len(pexA.askedGroups) >= maxAskedGroups {
+			clear(pexA.askedGroups)
+		}
+		pexA.askedGroups[peerGroup(best)] = time.Now()
+	}
+	return best
+}
+
+// maxAskedGroups bounds the agent's memory of the groups it asked.
+const maxAskedGroups = 1024
+
+// peerGroup is the network group of the address p is connected from (see
+// AddrBook): the /16 of an IPv4 address, say.
+func peerGroup(p *Peer) string {
+	if a := p.mconn.RemoteAddress; a != nil && a.IP != nil {
+		return groupKey(a, true)
+	}
+	return "unknown"
 }
 
 func (pexA *PEXAgent) connectedOrDialing(addr *NetAddress) bool {
@@ -343,18 +367,28 @@ func (pexA *PEXAgent) dialAndMark(addr *NetAddress) *Peer {
 		pexA.mu.Unlock()
 	}()
 
+	if !pexA.pacer.allow(addr, time.Now()) {
+		log.Debugf("pex dial %s: paced (too many dials to this IP, or its last dial failed)", addr)
+		return nil
+	}
 	pexA.book.MarkAttempt(addr)
 	ctx, cancel := context.WithTimeout(pexA.ctx, pexA.sw.cfg.dialTimeout)
 	defer cancel()
 	p, err := pexA.sw.DialPeerContext(ctx, addr)
 	switch {
 	case err == nil:
+		pexA.pacer.succeeded(addr)
 		pexA.book.MarkGood(addr)
 		return p
-	case errors.Is(err, ErrNotSwitchyardPeer), errors.Is(err, ErrDialSelf):
-		pexA.book.MarkBad(addr)
 	case errors.Is(err, ErrSwitchDuplicatePeer):
+		pexA.pacer.succeeded(addr)
 		pexA.book.MarkGood(addr)
+	case errors.Is(err, ErrMaxPeers), errors.Is(err, ErrSwitchStopped), errors.Is(err, context.Canceled):
+	case errors.Is(err, ErrNotSwitchyardPeer), errors.Is(err, ErrDialSelf):
+		pexA.pacer.failed(addr, time.Now())
+		pexA.book.MarkBad(addr)
+	default:
+		pexA.pacer.failed(addr, time.Now())
 	}
 	log.Debugf("pex dial %s: %s", addr, err)
 	return nil
@@ -428,11 +462,19 @@ func (pexA *PEXAgent) addToBook(infos []peer.AddrInfo, src *Peer) []*NetAddress 
 // pexHandler answers the PEX streams peers open to us.
 type pexHandler struct{ a *PEXAgent }
 
-// peer returns id's Peer, waiting a moment for a peer that connected just
-// now: it may ask before we have admitted it.
-func (h pexHandler) peer(id peer.ID) (*Peer, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), h.a.cfg.requestTimeout)
-	defer cancel()
+var _ pexcompat.Admitter = pexHandler{}
+
+// Admit lets only our peers use PEX: it waits (until ctx ends) for a remote
+// that connected just now to be admitted, since it may ask before we have
+// admitted it, and refuses every other remote before it takes a PEX slot.
+func (h pexHandler) Admit(ctx context.Context, id peer.ID) error {
+	_, err := h.peer(ctx, id)
+	return err
+}
+
+// peer returns id's Peer, waiting until ctx ends for one that connected
+// just now.
+func (h pexHandler) peer(ctx context.Context, id peer.ID) (*Peer, error) {
 	p, err := h.a.sw.awaitPeer(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrPEXNotPeer, id, err)
@@ -440,32 +482,27 @@ func (h pexHandler) peer(id peer.ID) (*Peer, error) {
 	return p, nil
 }
 
-// HandleRequest answers a peer's request from the book, at most once per
-// request interval per peer. A request that comes too soon is refused; a
-// peer refused maxEarlyRequests times is stopped.
+func (h pexHandler) admitted(id peer.ID) (*Peer, error) {
+	p := h.a.sw.peers.Get(id.String())
+	if p == nil {
+		return nil, fmt.Errorf("%w: %s", ErrPEXNotPeer, id)
+	}
+	return p, nil
+}
+
+// HandleRequest answers a peer's request from the book, if the peer keeps
+// to PEXRequestInterval (see pexPeerState); a request beyond the pace is
+// refused, and a peer far beyond it banned.
 func (h pexHandler) HandleRequest(id peer.ID) ([]peer.AddrInfo, error) {
-	p, err := h.peer(id)
+	p, err := h.admitted(id)
 	if err != nil {
 		return nil, err
 	}
 	a := h.a
-	now := time.Now()
 	st := pexState(p)
-	st.mu.Lock()
-	last := st.lastRequest
-	early := !last.IsZero() && now.Sub(last) < a.cfg.requestInterval
-	if early {
-		st.early++
-	} else {
-		st.lastRequest = now
-	}
-	strikes := st.early
-	st.mu.Unlock()
-	if early {
-		err := fmt.Errorf("%w: requests %s apart (min %s)", ErrPEXFlood, now.Sub(last).Round(time.Millisecond), a.cfg.requestInterval)
-		if strikes >= maxEarlyRequests {
-			a.sw.StopPeerForError(p, err)
-		}
+	if !st.requests.Allow() {
+		err := fmt.Errorf("%w: requests more often than every %s (bursts of %d)", ErrPEXFlood, PEXRequestInterval, PEXRequestBurst)
+		a.refuse(p, st, err)
 		return nil, err
 	}
 	var infos []peer.AddrInfo
@@ -486,44 +523,47 @@ func (h pexHandler) HandleRequest(id peer.ID) ([]peer.AddrInfo, error) {
 	return infos, nil
 }
 
-// HandleAddrs takes a peer's announcement of its own addresses. Entries
-// about other peers are ignored; too many addresses, or announcements too
-// often, stop the peer.
+// HandleAddrs takes a peer's announcement of its own addresses: entries
+// about other peers are ignored. An announcement of more than
+// PEXMaxAnnounceAddrs addresses, or beyond the pace of PEXAnnounceInterval,
+// is refused, and a peer far beyond the pace banned.
 func (h pexHandler) HandleAddrs(id peer.ID, infos []peer.AddrInfo) error {
-	p, err := h.peer(id)
+	p, err := h.admitted(id)
 	if err != nil {
 		return err
 	}
 	a := h.a
-	n := 0
-	for _, ai := range infos {
-		n += len(ai.Addrs)
-	}
-	now := time.Now()
 	st := pexState(p)
-	st.mu.Lock()
-	recent := st.announces[:0]
-	for _, t := range st.announces {
-		if now.Sub(t) < a.cfg.ensurePeersPeriod {
-			recent = append(recent, t)
-		}
-	}
-	st.announces = append(recent, now)
-	tooOften := len(st.announces) > a.cfg.maxAnnouncements
-	st.mu.Unlock()
-	if n > a.cfg.maxAnnounceAddrs || tooOften {
-		err := fmt.Errorf("%w: %d addresses in %d announcements", ErrPEXFlood, n, len(recent)+1)
-		a.sw.StopPeerForError(p, err)
-		return err
-	}
 	var own []peer.AddrInfo
+	n := 0
 	for _, ai := range infos {
 		if ai.ID == id {
 			own = append(own, ai)
+			n += len(ai.Addrs)
 		}
+	}
+	switch {
+	case n > PEXMaxAnnounceAddrs:
+		err := fmt.Errorf("%w: an announcement of %d addresses (max %d)", ErrPEXFlood, n, PEXMaxAnnounceAddrs)
+		a.refuse(p, st, err)
+		return err
+	case !st.announces.Allow():
+		err := fmt.Errorf("%w: announcements more often than every %s (bursts of %d)", ErrPEXFlood, PEXAnnounceInterval, PEXAnnounceBurst)
+		a.refuse(p, st, err)
+		return err
 	}
 	a.addToBook(own, p)
 	return nil
+}
+
+// refuse counts a refused request or announcement of p, and bans p once it
+// is far beyond the pace (see pexRefusalBurst).
+func (a *PEXAgent) refuse(p *Peer, st *pexPeerState, err error) {
+	if st.refused() {
+		a.sw.Penalize(p, PenaltyBan, err)
+		return
+	}
+	a.sw.Penalize(p, PenaltyDrop, err)
 }
 
 // isProtocolViolation tells a malformed answer (the peer's fault) from a

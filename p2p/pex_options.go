@@ -8,9 +8,6 @@ type PEXOption func(*pexConfig)
 type pexConfig struct {
 	ensurePeersPeriod   time.Duration
 	minOutbound         int
-	requestInterval     time.Duration
-	maxAnnounceAddrs    int
-	maxAnnouncements    int
 	requestTimeout      time.Duration
 	seedMode            bool
 	crawlPeriod         time.Duration
@@ -21,9 +18,6 @@ func defaultPEXConfig() pexConfig {
 	return pexConfig{
 		ensurePeersPeriod:   30 * time.Second,
 		minOutbound:         10,
-		requestInterval:     10 * time.Second,
-		maxAnnounceAddrs:    16,
-		maxAnnouncements:    3,
 		requestTimeout:      10 * time.Second,
 		crawlPeriod:         30 * time.Second,
 		seedDisconnectDelay: 3 * time.Second,
@@ -32,12 +26,12 @@ func defaultPEXConfig() pexConfig {
 
 // WithEnsurePeersPeriod sets how often the agent tops up its outbound peers
 // from the address book and asks for addresses when the book needs more.
-// The minimum interval between two requests a peer may make of us is a
-// third of it. Default: 30 s, as in the 2014 package.
+// Whatever it is, the agent asks one peer at most every PEXRequestInterval,
+// and what it accepts from peers does not depend on it. Default: 30 s, as
+// in the 2014 package.
 func WithEnsurePeersPeriod(d time.Duration) PEXOption {
 	return func(c *pexConfig) {
 		c.ensurePeersPeriod = d
-		c.requestInterval = d / 3
 		c.crawlPeriod = d
 	}
 }

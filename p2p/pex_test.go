@@ -176,23 +176,30 @@ func doneReason(t *testing.T, events <-chan interface{}, p *Peer) error {
 	}
 }
 
-func TestPEXPeerThatAsksTooOftenIsStopped(t *testing.T) {
+// TestPEXPeerThatAsksTooOftenIsRefusedThenBanned: requests beyond the
+// protocol's pace are refused, without a penalty at first; a peer that
+// keeps flooding is banned once far beyond the pace.
+func TestPEXPeerThatAsksTooOftenIsRefusedThenBanned(t *testing.T) {
 	nodes, mn := pexNodes(t, 1, WithEnsurePeersPeriod(time.Hour))
 	sw := nodes[0].sw
 	events := make(chan interface{}, 10)
 	sw.AddEventListener("t", events)
 	svc, p := pexRawPeer(t, mn, sw)
 	ctx := context.Background()
-	if _, err := svc.Request(ctx, sw.Host().ID()); err != nil {
-		t.Fatalf("first request: %s", err)
-	}
-	for i := 0; i < maxEarlyRequests; i++ {
+	answered, refused := 0, 0
+	for sw.Peers().Has(p.Key) && answered+refused < 1000 {
 		if _, err := svc.Request(ctx, sw.Host().ID()); err == nil {
-			t.Fatalf("request %d at once was answered", i+2)
+			answered++
+		} else if sw.Peers().Has(p.Key) {
+			refused++
 		}
-		if i < maxEarlyRequests-1 && !sw.Peers().Has(p.Key) {
-			t.Fatalf("stopped after %d early requests, want %d", i+1, maxEarlyRequests)
-		}
+	}
+	t.Logf("%d requests at once: %d answered, %d refused, then banned", answered+refused, answered, refused)
+	if answered < PEXRequestBurst {
+		t.Errorf("only %d of a burst of %d requests answered", answered, PEXRequestBurst)
+	}
+	if refused < pexRefusalBurst-1 {
+		t.Errorf("banned after %d refusals, want about %d", refused, pexRefusalBurst)
 	}
 	if err := doneReason(t, events, p); !errors.Is(err, ErrPEXFlood) {
 		t.Fatalf("stopped for %v, want ErrPEXFlood", err)
@@ -228,12 +235,22 @@ func TestPEXAnnouncementsAreCheckedAndBounded(t *testing.T) {
 		}
 	}
 
-	// Too many addresses at once: the announcer is stopped.
+	// Too many addresses at once: refused, and the announcer stays.
 	var flood []ma.Multiaddr
 	for i := 0; i < 8; i++ {
 		flood = append(flood, ma.StringCast(fmt.Sprintf("/ip4/10.7.7.%d/tcp/26656", i)))
 	}
-	svc.Announce(ctx, self, []peer.AddrInfo{{ID: announcer, Addrs: flood}, {ID: announcer, Addrs: flood}, {ID: announcer, Addrs: flood}})
+	big := []peer.AddrInfo{{ID: announcer, Addrs: flood}, {ID: announcer, Addrs: flood}, {ID: announcer, Addrs: flood}}
+	if err := svc.Announce(ctx, self, big); err == nil {
+		t.Error("an announcement of 24 addresses was accepted")
+	}
+	if !sw.Peers().Has(p.Key) {
+		t.Fatal("an announcer was stopped for one announcement too big")
+	}
+	// Announcing far beyond the pace gets it banned.
+	for i := 0; i < 100 && sw.Peers().Has(p.Key); i++ {
+		svc.Announce(ctx, self, []peer.AddrInfo{own})
+	}
 	if err := doneReason(t, events, p); !errors.Is(err, ErrPEXFlood) {
 		t.Fatalf("stopped for %v, want ErrPEXFlood", err)
 	}

@@ -6,30 +6,36 @@ import "sync"
 // Senders add one message at a time; the channel's writer takes everything
 // queued at once, so a burst costs the writer one lock rather than a channel
 // operation per message. At most capacity messages wait, plus the batch the
-// writer is writing. An idle queue holds no memory.
+// writer is writing; and at most maxBytes bytes, counting that batch until
+// it is written (one message is always let in, whatever its size). An idle
+// queue holds no memory.
 type sendQueue struct {
 	capacity int
+	maxBytes int
 	ready    chan struct{} // one slot: the queue became non-empty
 
 	mu      sync.Mutex
+	bytes   int  // queued or being written
+	closed  bool // the channel ended: pushes fail
 	waiting bool // the writer found the queue empty and waits for ready
 	msgs    [][]byte
 	spare   [][]byte      // the writer's last batch, emptied, for reuse
 	space   chan struct{} // closed at the writer's next take; nil until a sender waits
 }
 
-func newSendQueue(capacity int) *sendQueue {
-	return &sendQueue{capacity: capacity, ready: make(chan struct{}, 1), waiting: true}
+func newSendQueue(capacity, maxBytes int) *sendQueue {
+	return &sendQueue{capacity: capacity, maxBytes: maxBytes, ready: make(chan struct{}, 1), waiting: true}
 }
 
 // tryPush queues bz if there is room.
 func (q *sendQueue) tryPush(bz []byte) bool {
 	q.mu.Lock()
-	if len(q.msgs) >= q.capacity {
+	if q.closed || len(q.msgs) >= q.capacity || (q.bytes > 0 && q.bytes+len(bz) > q.maxBytes) {
 		q.mu.Unlock()
 		return false
 	}
 	q.msgs = append(q.msgs, bz)
+	q.bytes += len(bz)
 	wake := q.waiting
 	q.waiting = false
 	q.mu.Unlock()
@@ -73,6 +79,34 @@ func (q *sendQueue) take() [][]byte {
 	return batch
 }
 
+// written tells the queue that the writer is done with n bytes of what it
+// took, and wakes the senders waiting for room (see spaceSignal).
+func (q *sendQueue) written(n int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.bytes -= n
+	if q.space != nil {
+		close(q.space)
+		q.space = nil
+	}
+}
+
+// close makes every later push fail, wakes the waiting senders and returns
+// the messages still queued, which the caller drops.
+func (q *sendQueue) close() [][]byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	left := q.msgs
+	q.msgs = nil
+	q.bytes = 0
+	if q.space != nil {
+		close(q.space)
+		q.space = nil
+	}
+	return left
+}
+
 // recycle gives a written batch's slice back for reuse, dropping its
 // references to the messages. The queue thus alternates between two slices
 // (the one filling, the one being written), whose capacity is bounded by
@@ -84,6 +118,13 @@ func (q *sendQueue) recycle(batch [][]byte) {
 		q.spare = batch[:0]
 	}
 	q.mu.Unlock()
+}
+
+// full reports whether the queue has no room left (by count or by bytes).
+func (q *sendQueue) full() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed || len(q.msgs) >= q.capacity || q.bytes >= q.maxBytes
 }
 
 // len returns the number of messages waiting.

@@ -26,7 +26,7 @@ func FuzzReadFrame(f *testing.F) {
 		var again bytes.Buffer
 		bw := bufio.NewWriter(&again)
 		for {
-			msg, err := readFrame(br, src, max)
+			msg, err := readFrame(br, src, max, nil)
 			if err != nil {
 				if err != io.EOF && !errors.Is(err, ErrBadFrame) && !errors.Is(err, ErrMessageTooLarge) {
 					t.Fatalf("unexpected error %v", err)

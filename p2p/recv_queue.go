@@ -86,3 +86,17 @@ func (q *recvQueue) len() int {
 	defer q.mu.Unlock()
 	return q.count
 }
+
+// drain removes and returns every message waiting.
+func (q *recvQueue) drain() []InboundBytes {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]InboundBytes, 0, q.count)
+	for q.count > 0 {
+		out = append(out, q.ring[q.head])
+		q.ring[q.head] = InboundBytes{}
+		q.head = (q.head + 1) % len(q.ring)
+		q.count--
+	}
+	return out
+}

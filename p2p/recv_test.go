@@ -58,7 +58,7 @@ func TestReadFrameReadsSmallAndLargeBodiesWhateverTheChunking(t *testing.T) {
 				src := wrap(bytes.NewReader(data))
 				br := bufio.NewReaderSize(src, bufSize)
 				for i, w := range want {
-					got, err := readFrame(br, src, 1<<20)
+					got, err := readFrame(br, src, 1<<20, nil)
 					if err != nil {
 						t.Fatalf("message %d: %s", i, err)
 					}
@@ -66,7 +66,7 @@ func TestReadFrameReadsSmallAndLargeBodiesWhateverTheChunking(t *testing.T) {
 						t.Fatalf("message %d: got %d bytes, want %d", i, len(got), len(w))
 					}
 				}
-				if _, err := readFrame(br, src, 1<<20); err != io.EOF {
+				if _, err := readFrame(br, src, 1<<20, nil); err != io.EOF {
 					t.Fatalf("after the last frame: %v, want io.EOF", err)
 				}
 			})
@@ -81,7 +81,7 @@ func TestReadFrameReadsTheRestOfALargeBodyStraightIntoTheMessage(t *testing.T) {
 	data, _ := framed(t, []int{65536})
 	src := &chunkReader{r: bytes.NewReader(data), chunk: 1000}
 	br := bufio.NewReaderSize(src, 64<<10)
-	msg, err := readFrame(br, src, 1<<20)
+	msg, err := readFrame(br, src, 1<<20, nil)
 	if err != nil || len(msg) != 65536 {
 		t.Fatalf("read %d bytes, %v", len(msg), err)
 	}
@@ -99,7 +99,7 @@ func TestReadFrameReportsWhereATruncatedLargeBodyEnded(t *testing.T) {
 	for _, cut := range []int{2, 1000, 6002} { // the prefix is 2 bytes
 		t.Run(fmt.Sprint(cut), func(t *testing.T) {
 			src := bytes.NewReader(data[:cut])
-			_, err := readFrame(bufio.NewReaderSize(src, 4096), src, 1<<20)
+			_, err := readFrame(bufio.NewReaderSize(src, 4096), src, 1<<20, nil)
 			want := fmt.Sprintf("stream ended %d bytes into a 10000-byte message", cut-2)
 			if !errors.Is(err, ErrBadFrame) || !strings.Contains(err.Error(), want) {
 				t.Fatalf("got %v, want ErrBadFrame saying %q", err, want)
@@ -126,7 +126,7 @@ func TestReadFrameReturnsAStreamErrorInsideALargeBodyAsItIs(t *testing.T) {
 	data, _ := framed(t, []int{10000})
 	reset := errors.New("stream reset")
 	src := errAfter{r: bytes.NewReader(data[:5000]), err: reset}
-	_, err := readFrame(bufio.NewReaderSize(src, 4096), src, 1<<20)
+	_, err := readFrame(bufio.NewReaderSize(src, 4096), src, 1<<20, nil)
 	if err != reset {
 		t.Fatalf("got %v, want the stream's error", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -24,6 +25,14 @@ type sendChannel struct {
 	queue *sendQueue
 	stats *channelStats
 
+	// writingSince is when the write in progress on the stream began (unix
+	// nanoseconds), 0 when none is: the watchdog disconnects a peer whose
+	// write makes no progress for the send stall timeout.
+	writingSince atomic.Int64
+	// noMemory says the last message refused was refused for the peer's
+	// memory budget, until the writer frees some (see canSend).
+	noMemory atomic.Bool
+
 	// scheduler state, guarded by mconn.sched.mu
 	priority     float64
 	recentlySent float64
@@ -36,7 +45,7 @@ func newSendChannel(m *MConnection, desc *ChannelDescriptor, proto protocol.ID, 
 		mconn:    m,
 		desc:     desc,
 		proto:    proto,
-		queue:    newSendQueue(desc.SendQueueCapacity),
+		queue:    newSendQueue(desc.SendQueueCapacity, desc.SendQueueBytes),
 		stats:    stats,
 		priority: float64(desc.DefaultPriority),
 		grant:    make(chan struct{}, 1),
@@ -54,7 +63,10 @@ var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, wri
 func (c *sendChannel) run() {
 	m := c.mconn
 	defer m.wg.Done()
+	defer c.drop()
+	c.writingSince.Store(time.Now().UnixNano())
 	s, err := m.openStream(c.proto)
+	c.writingSince.Store(0)
 	if err != nil {
 		m.fail(nil, fmt.Errorf("channel %#02x: open stream: %w", c.desc.Id, err))
 		return
@@ -98,18 +110,43 @@ func (c *sendChannel) writeQueued(out *permitWriter) error {
 		writerPool.Put(bw)
 	}()
 	for batch != nil {
-		size := 0
-		for _, msg := range batch {
-			if err := writeFrame(bw, msg); err != nil {
-				return err
-			}
-			size += len(msg)
+		size, err := c.writeBatch(bw, batch)
+		c.mconn.budget.release(size)
+		c.noMemory.Store(false)
+		c.queue.written(size)
+		if err != nil {
+			return err
 		}
 		c.stats.sent(len(batch), size)
 		c.queue.recycle(batch)
 		batch = c.queue.take()
 	}
 	return bw.Flush()
+}
+
+// writeBatch frames batch into bw and returns the size of its messages (all
+// of them: the batch is done with, written or not). Once it returns, bw holds
+// copies of what it has not written yet, so the messages can be released.
+func (c *sendChannel) writeBatch(bw *bufio.Writer, batch [][]byte) (int, error) {
+	var err error
+	size := 0
+	for _, msg := range batch {
+		if err == nil {
+			err = writeFrame(bw, msg)
+		}
+		size += len(msg)
+	}
+	return size, err
+}
+
+// drop ends the queue and releases the memory of what it still held: the
+// channel's writer has ended.
+func (c *sendChannel) drop() {
+	size := 0
+	for _, msg := range c.queue.close() {
+		size += len(msg)
+	}
+	c.mconn.budget.release(size)
 }
 
 // finish writes what is queued, half-closes the stream, and waits for the
@@ -169,7 +206,9 @@ func (w *permitWriter) Write(p []byte) (int, error) {
 		if !ok {
 			return written, ErrPeerStopped
 		}
+		w.c.writingSince.Store(time.Now().UnixNano())
 		n, err := w.s.Write(p[:min(len(p), writeQuantum)])
+		w.c.writingSince.Store(0)
 		w.pending = n
 		written += n
 		if err != nil {
@@ -188,11 +227,12 @@ func (w *permitWriter) done() {
 	}
 }
 
-// enqueue puts bz on the queue, waiting while it is full until ctx is done
-// or timeout passes (0: no timeout). The common case, room in the queue,
-// allocates nothing.
+// enqueue puts bz on the queue, waiting while it is full (or the peer's
+// memory budget is) until ctx is done or timeout passes (0: no timeout).
+// The common case, room in the queue, allocates nothing.
 func (c *sendChannel) enqueue(ctx context.Context, timeout time.Duration, bz []byte) error {
-	if err := c.tryEnqueue(bz); err != ErrSendQueueFull {
+	err := c.tryEnqueue(bz)
+	if err != ErrSendQueueFull && err != errNoSendMemory {
 		return err
 	}
 	m := c.mconn
@@ -204,11 +244,20 @@ func (c *sendChannel) enqueue(ctx context.Context, timeout time.Duration, bz []b
 	}
 	for {
 		space := c.queue.spaceSignal()
-		if err := c.tryEnqueue(bz); err != ErrSendQueueFull {
+		if err = c.tryEnqueue(bz); err != ErrSendQueueFull && err != errNoSendMemory {
 			return err
+		}
+		// Memory comes back from any side of the peer (its messages being
+		// received, other channels writing), so poll as well as wait.
+		var retry *time.Timer
+		var retried <-chan time.Time
+		if err == errNoSendMemory {
+			retry = time.NewTimer(memoryRetry)
+			retried = retry.C
 		}
 		select {
 		case <-space:
+		case <-retried:
 		case <-m.closing:
 			return ErrPeerStopped
 		case <-m.sw.quit:
@@ -221,15 +270,38 @@ func (c *sendChannel) enqueue(ctx context.Context, timeout time.Duration, bz []b
 			}
 			return ctx.Err()
 		}
+		if retry != nil {
+			retry.Stop()
+		}
 	}
 }
 
-// tryEnqueue puts bz on the queue if there is room.
+// memoryRetry is how often a sender waiting for the peer's memory budget
+// tries again.
+const memoryRetry = 20 * time.Millisecond
+
+// errNoSendMemory: the peer's memory budget has no room for the message.
+var errNoSendMemory = fmt.Errorf("%w: the peer's memory budget is used up", ErrSendQueueFull)
+
+// tryEnqueue reserves bz's size in the peer's memory budget and puts bz on
+// the queue, if there is room for both.
 func (c *sendChannel) tryEnqueue(bz []byte) error {
-	if c.mconn.stopping.Load() {
+	m := c.mconn
+	if m.stopping.Load() {
 		return ErrPeerStopped
 	}
+	if err := m.budget.reserve(len(bz), sendPriority); err != nil {
+		if err == ErrPeerStopped {
+			return err
+		}
+		c.noMemory.Store(true)
+		return errNoSendMemory
+	}
 	if !c.queue.tryPush(bz) {
+		m.budget.release(len(bz))
+		if m.stopping.Load() {
+			return ErrPeerStopped
+		}
 		return ErrSendQueueFull
 	}
 	return nil

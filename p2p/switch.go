@@ -51,6 +51,7 @@ type Switch struct {
 	dialingIDs map[peer.ID]int // peer IDs being dialed
 	persistent map[peer.ID]*persistentPeer
 	foreign    map[peer.ID]time.Time // connected, identified (at that time) speaking none of our channels
+	nonPeers   map[peer.ID]time.Time // connected (since then) and not a peer; see closeNonPeers
 
 	// spawnMu guards stopping and the Add side of tasks, so that no task
 	// starts after Stop began waiting.
@@ -83,6 +84,7 @@ func NewSwitch(chDescs []*ChannelDescriptor, opts ...Option) *Switch {
 		dialingIDs: map[peer.ID]int{},
 		persistent: map[peer.ID]*persistentPeer{},
 		foreign:    map[peer.ID]time.Time{},
+		nonPeers:   map[peer.ID]time.Time{},
 	}
 	sw.ctx, sw.cancel = context.WithCancel(context.Background())
 	for _, o := range opts {
@@ -169,7 +171,12 @@ func (sw *Switch) start() error {
 		sw.host.SetStreamHandler(sw.protoByID[d.Id], func(s network.Stream) { sw.handleChannelStream(d, s) })
 	}
 	sw.spawn(sw.eventLoop)
+	sw.spawn(sw.watchdog)
+	now := time.Now()
 	for _, p := range sw.host.Network().Peers() {
+		sw.mu.Lock()
+		sw.noteConnectedLocked(p, now)
+		sw.mu.Unlock()
 		sw.considerPeer(p, nil, nil, false)
 	}
 	for _, addr := range sw.cfg.persistent {
@@ -217,6 +224,11 @@ func (sw *Switch) Stop() {
 		sw.removePeer(p, nil)
 	}
 	sw.tasks.Wait()
+	for _, d := range sw.chDescs {
+		for _, m := range sw.recvQueues[d.Id].drain() {
+			m.release()
+		}
+	}
 	sw.events.close(eventDrainGrace)
 	if sw.ownsHost {
 		if err := sw.host.Close(); err != nil {
@@ -297,6 +309,7 @@ func (sw *Switch) ReceiveContext(ctx context.Context, chId byte) (InboundBytes, 
 	}
 	for {
 		if m, ok := q.pop(); ok {
+			m.release()
 			return m, nil
 		}
 		select {

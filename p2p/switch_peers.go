@@ -42,9 +42,14 @@ func (sw *Switch) eventLoop() {
 			}
 			sw.mu.Unlock()
 		case event.EvtPeerConnectednessChanged:
-			if e.Connectedness != network.Connected {
+			if e.Connectedness == network.Connected {
+				sw.mu.Lock()
+				sw.noteConnectedLocked(e.Peer, time.Now())
+				sw.mu.Unlock()
+			} else {
 				sw.mu.Lock()
 				delete(sw.foreign, e.Peer)
+				delete(sw.nonPeers, e.Peer)
 				sw.mu.Unlock()
 				if p := sw.peers.Get(e.Peer.String()); p != nil {
 					sw.removePeer(p, nil)
@@ -114,12 +119,20 @@ func (sw *Switch) considerPeer(id peer.ID, conn network.Conn, protos []protocol.
 		sw.spawn(func() { sw.host.Network().ClosePeer(id) })
 		return
 	}
+	budget, err := newPeerBudget(sw.host.Network().ResourceManager(), id)
+	if err != nil {
+		log.Warnf("refusing %s: %s", id, err)
+		sw.resolveWaitersLocked(id, nil, err)
+		return
+	}
 	p := &Peer{Key: id.String(), ID: id}
 	p.outbound.Store(outbound)
-	p.mconn = newMConnection(sw, p, conn, spoken)
+	p.mconn = newMConnection(sw, p, conn, spoken, budget)
 	if err := sw.peers.Add(p); err != nil {
+		budget.close()
 		return // cannot happen: checked above under the same lock
 	}
+	delete(sw.nonPeers, id)
 	if cm := sw.host.ConnManager(); cm != nil {
 		cm.TagPeer(id, connManagerTag, connManagerTagWeight)
 		if sw.persistent[id] != nil {
@@ -270,43 +283,6 @@ func (sw *Switch) removePeer(p *Peer, reason error) {
 	log.Debugf("removed %s (reason: %v)", p, done.Error)
 }
 
-// StopPeerForError disconnects peer for reason (an error, or anything
-// printable), bans it for the ban duration unless it is persistent, and
-// publishes SwitchEventDonePeer with the reason. It returns at once.
-func (sw *Switch) StopPeerForError(peer *Peer, reason interface{}) {
-	if peer == nil {
-		return
-	}
-	err, ok := reason.(error)
-	if !ok {
-		err = fmt.Errorf("%v", reason)
-	}
-	sw.mu.Lock()
-	persistent := sw.persistent[peer.ID] != nil
-	sw.mu.Unlock()
-	if !persistent && sw.cfg.banDuration > 0 {
-		sw.bans.ban(peer.ID, sw.cfg.banDuration)
-	}
-	if !sw.peers.Has(peer.Key) {
-		return
-	}
-	log.Infof("stopping %s for error: %s", peer, err)
-	sw.metrics.peerErrors.Inc()
-	sw.removePeer(peer, err)
-	sw.spawn(func() { sw.host.Network().ClosePeer(peer.ID) })
-}
-
-// disconnect removes peer with reason and closes its connections, without a
-// ban: for failures that are not the peer's fault.
-func (sw *Switch) disconnect(peer *Peer, reason error) {
-	if !sw.peers.Has(peer.Key) {
-		return
-	}
-	log.Debugf("disconnecting %s: %s", peer, reason)
-	sw.removePeer(peer, reason)
-	sw.spawn(func() { sw.host.Network().ClosePeer(peer.ID) })
-}
-
 // StopPeerGracefully lets peer's queued messages go out and be read by the
 // remote (waiting at most the send timeout), then disconnects it. Sends made
 // after it begins fail.
@@ -334,6 +310,11 @@ func (sw *Switch) handleChannelStream(d *ChannelDescriptor, s network.Stream) {
 		if !errors.Is(err, ErrSwitchStopped) {
 			log.Debugf("channel %#02x stream from %s refused: %s", d.Id, s.Conn().RemotePeer(), err)
 		}
+		s.Reset()
+		return
+	}
+	if err := s.Scope().SetService(ChannelServiceName); err != nil {
+		log.Debugf("channel %#02x stream from %s refused: attach to resource scope %s: %s", d.Id, p, ChannelServiceName, err)
 		s.Reset()
 		return
 	}

@@ -111,9 +111,10 @@ func age(b []byte) time.Duration {
 	return time.Since(time.Unix(0, int64(binary.BigEndian.Uint64(b))))
 }
 
-func TestBusyChannelsShareBandwidthByPriority(t *testing.T) {
-	// A mocknet link limited to 16 MB/s is the bottleneck, as a WAN link
-	// would be (on loopback TCP the CPU is, and every channel keeps up).
+// slowLinkSwitches starts two Switches of priorityChannels on a mocknet
+// link limited to 16 MB/s, the bottleneck as a WAN link would be (on
+// loopback TCP the CPU is, and every channel keeps up), and connects them.
+func slowLinkSwitches(t *testing.T) (a, b *Switch) {
 	mn := mocknet.New()
 	t.Cleanup(func() { mn.Close() })
 	mn.SetLinkDefaults(mocknet.LinkOptions{Bandwidth: 16 << 20})
@@ -126,8 +127,12 @@ func TestBusyChannelsShareBandwidthByPriority(t *testing.T) {
 		t.Cleanup(sw.Stop)
 		sws = append(sws, sw)
 	}
-	a, b := sws[0], sws[1]
-	connectSwitches(t, a, b)
+	connectSwitches(t, sws[0], sws[1])
+	return sws[0], sws[1]
+}
+
+func TestBusyChannelsShareBandwidthByPriority(t *testing.T) {
+	a, b := slowLinkSwitches(t)
 	pb := a.Peers().List()[0]
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -172,17 +177,15 @@ func TestBusyChannelsShareBandwidthByPriority(t *testing.T) {
 }
 
 func TestSmallHighPriorityMessagesOvertakeABulkChannel(t *testing.T) {
-	sws := tcpSwitches(t, 2, priorityChannels)
-	a, b := sws[0], sws[1]
-	connectSwitches(t, a, b)
+	a, b := slowLinkSwitches(t)
 	pb := a.Peers().List()[0]
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	// The bulk channel gets a backlog of 200 x 256 KiB (50 MiB), drained
-	// by a reader that keeps up; small messages on both channels then
-	// measure how long each waits.
+	defer cancel()
+	// The bulk channel gets a backlog of 16 MiB (its SendQueueBytes),
+	// about a second of the link, drained by a reader that keeps up; small
+	// messages on both channels then measure how long each waits.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -10,6 +10,11 @@ const (
 	// DefaultMaxInboundStreams is how many inbound PEX streams a Service
 	// serves at once unless WithMaxInboundStreams says otherwise.
 	DefaultMaxInboundStreams = 16
+
+	// DefaultMaxInboundStreamsPerPeer is how many inbound PEX streams of one
+	// remote a Service serves at once unless WithMaxInboundStreamsPerPeer
+	// says otherwise.
+	DefaultMaxInboundStreamsPerPeer = 2
 )
 
 // Option configures a Service (see NewService).
@@ -18,12 +23,14 @@ type Option func(*config)
 type config struct {
 	timeout           time.Duration
 	maxInboundStreams int
+	maxStreamsPerPeer int
 }
 
 func defaultConfig() config {
 	return config{
 		timeout:           DefaultTimeout,
 		maxInboundStreams: DefaultMaxInboundStreams,
+		maxStreamsPerPeer: DefaultMaxInboundStreamsPerPeer,
 	}
 }
 
@@ -44,12 +51,25 @@ func WithTimeout(d time.Duration) Option {
 // WithMaxInboundStreams sets how many inbound PEX streams the Service serves
 // at once; a stream that arrives while n are being served is reset at once,
 // without being read, so a flood of streams cannot queue work for the
-// Handler. The resource manager's limits for the ServiceName scope apply as
-// well. Default DefaultMaxInboundStreams (16); n <= 0 keeps the default.
+// Handler. A remote that the Handler's Admit refuses never takes a slot.
+// The resource manager's limits for the ServiceName scope apply as well. Default DefaultMaxInboundStreams (16); n <= 0 keeps the default.
 func WithMaxInboundStreams(n int) Option {
 	return func(c *config) {
 		if n > 0 {
 			c.maxInboundStreams = n
+		}
+	}
+}
+
+// WithMaxInboundStreamsPerPeer sets how many inbound PEX streams of one
+// remote the Service serves at once; a further stream of that remote is
+// reset at once, without being read, so that one remote cannot take the
+// slots of WithMaxInboundStreams from the others. Default
+// DefaultMaxInboundStreamsPerPeer (2); n <= 0 keeps the default.
+func WithMaxInboundStreamsPerPeer(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxStreamsPerPeer = n
 		}
 	}
 }

@@ -33,6 +33,17 @@ type Handler interface {
 	HandleAddrs(p peer.ID, addrs []peer.AddrInfo) error
 }
 
+// Admitter may be implemented by a Handler that serves only some remotes
+// (the p2p PEX agent serves its peers only). The Service asks it before an
+// inbound stream takes any slot, so that remotes it refuses cannot keep
+// others from being served.
+type Admitter interface {
+	// Admit returns nil once p may be served, or why it may not; it may wait
+	// (for a remote that connected just now to be admitted as a peer) until
+	// ctx ends, which happens after the Service's timeout.
+	Admit(ctx context.Context, p peer.ID) error
+}
+
 // Service serves and asks PEX over libp2p streams of one protocol ID. Each
 // exchange is one stream: the opener sends one message (a Request or an
 // Addrs announcement), the other side answers a Request with one Addrs
@@ -50,8 +61,9 @@ type Service struct {
 	// slots holds one token per inbound stream being served.
 	slots chan struct{}
 
-	mu     sync.Mutex
-	closed bool
+	mu      sync.Mutex
+	closed  bool
+	perPeer map[peer.ID]int // inbound streams being served, by remote
 	// wg counts exchanges in progress, in both directions; Add is only
 	// called under mu while !closed, so Close's Wait never races with it.
 	wg sync.WaitGroup
@@ -79,6 +91,7 @@ func NewService(h host.Host, id protocol.ID, handler Handler, opts ...Option) *S
 		ctx:     ctx,
 		cancel:  cancel,
 		slots:   make(chan struct{}, cfg.maxInboundStreams),
+		perPeer: map[peer.ID]int{},
 	}
 	h.SetStreamHandler(id, s.handleStream)
 	return s
@@ -245,6 +258,22 @@ func (s *Service) handleStream(str network.Stream) {
 		return
 	}
 	defer s.wg.Done()
+	if a, ok := s.handler.(Admitter); ok {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.timeout)
+		err := a.Admit(ctx, remote)
+		cancel()
+		if err != nil {
+			log.Debugw("resetting inbound PEX stream: not admitted", "peer", remote, "err", err)
+			_ = str.Reset()
+			return
+		}
+	}
+	if !s.takePeerSlot(remote) {
+		log.Debugw("resetting inbound PEX stream: too many in progress from this peer", "peer", remote, "max", s.cfg.maxStreamsPerPeer)
+		_ = str.Reset()
+		return
+	}
+	defer s.releasePeerSlot(remote)
 	select {
 	case s.slots <- struct{}{}:
 		defer func() { <-s.slots }()
@@ -263,6 +292,26 @@ func (s *Service) handleStream(str network.Stream) {
 		return
 	}
 	_ = str.Close()
+}
+
+// takePeerSlot counts an inbound stream of p, unless p has
+// WithMaxInboundStreamsPerPeer of them being served already.
+func (s *Service) takePeerSlot(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perPeer[p] >= s.cfg.maxStreamsPerPeer {
+		return false
+	}
+	s.perPeer[p]++
+	return true
+}
+
+func (s *Service) releasePeerSlot(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perPeer[p]--; s.perPeer[p] <= 0 {
+		delete(s.perPeer, p)
+	}
 }
 
 // errBadAnswer marks a failure that is ours, not the remote's: the

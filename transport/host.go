@@ -202,7 +202,7 @@ func hideInjectAddr(user func([]ma.Multiaddr) []ma.Multiaddr) func([]ma.Multiadd
 // go-libp2p's rcmgr with its default limits (plus the identify/ping service
 // limits go-libp2p adds) scaled to this machine (1/8 of its memory, half its
 // file descriptors), built with opts, with per-protocol stream limits raised
-// to the per-peer ones. For a node of ~50 peers that is ample without being
+// to the per-peer ones and DefaultPeerMemory per peer. For a node of ~50 peers that is ample without being
 // unbounded: at least 128 system connections (more than twice the
 // connection manager's high water), 256+ inbound streams per peer, of one
 // protocol or several (a Switch needs about two per channel), and a per-peer
@@ -217,14 +217,25 @@ func DefaultResourceManager(opts ...rcmgr.Option) (network.ResourceManager, erro
 	return rm, nil
 }
 
+// DefaultPeerMemory is the memory one peer may make a host built by New hold,
+// whatever the machine's size: its yamux stream windows and everything a
+// Switch holds for it (messages queued to it, the frame it is sending, its
+// messages waiting for Receive) are reserved in its resource-manager scope.
+// go-libp2p's default grows with the machine (448 MiB on a 24 GiB one),
+// which would let a few hostile peers take gigabytes.
+const DefaultPeerMemory = 64 << 20
+
 // defaultLimits are DefaultResourceManager's limits: go-libp2p's defaults,
-// except that one protocol may use as many of a peer's streams as the peer
-// may open at all (go-libp2p allows only 64 inbound streams of one protocol
-// from one peer, which 100 concurrent requests of one protocol exceed). The
-// per-peer stream and memory limits still bound what a peer can take.
+// except that each peer may hold DefaultPeerMemory, and one protocol may use
+// as many of a peer's streams as the peer may open at all (go-libp2p allows
+// only 64 inbound streams of one protocol from one peer, which 100
+// concurrent requests of one protocol exceed). The per-peer stream and
+// memory limits still bound what a peer can take.
 func defaultLimits() rcmgr.ConcreteLimitConfig {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
+	limits.PeerBaseLimit.Memory = DefaultPeerMemory
+	limits.PeerLimitIncrease.Memory = 0
 	pp := &limits.ProtocolPeerBaseLimit
 	pp.StreamsInbound = max(pp.StreamsInbound, limits.PeerBaseLimit.StreamsInbound)
 	pp.StreamsOutbound = max(pp.StreamsOutbound, limits.PeerBaseLimit.StreamsOutbound)

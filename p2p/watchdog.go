@@ -1,0 +1,96 @@
+package p2p
+
+import (
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// watchdog is the Switch's one goroutine that looks for what holds
+// resources without making progress: peers whose channel writes or frames
+// are stalled (disconnected, not banned), and connections of remotes that
+// are not peers (closed, unless WithNonPeerConnections). It works on any
+// host, mocknet included (which ignores stream deadlines). It ends at Stop.
+func (sw *Switch) watchdog() {
+	t := time.NewTicker(sw.watchInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-sw.quit:
+			return
+		case now := <-t.C:
+			sw.disconnectStalled(now)
+			if !sw.cfg.keepNonPeers {
+				sw.closeNonPeers(now)
+			}
+		}
+	}
+}
+
+// watchInterval is a quarter of the shortest timeout the watchdog enforces,
+// between 10 ms and 1 s.
+func (sw *Switch) watchInterval() time.Duration {
+	d := min(sw.cfg.sendStall, sw.cfg.readStall, sw.cfg.handshakeTimeout, foreignGrace) / 4
+	return min(max(d, 10*time.Millisecond), time.Second)
+}
+
+// disconnectStalled disconnects every peer that is stalled (see
+// MConnection.stalled).
+func (sw *Switch) disconnectStalled(now time.Time) {
+	for _, p := range sw.peers.List() {
+		if err := p.mconn.stalled(now.UnixNano()); err != nil {
+			sw.Penalize(p, PenaltyDisconnect, err)
+		}
+	}
+}
+
+// closeNonPeers closes the connections of remotes that are not peers: those
+// that identify showed to speak none of our channels, once foreignGrace has
+// passed (they may still announce channels in an identify push), and the
+// others once the handshake timeout has passed since they connected. Dials
+// in progress are left to their own timeout.
+func (sw *Switch) closeNonPeers(now time.Time) {
+	type candidate struct {
+		id             peer.ID
+		since, foreign time.Time
+		dialing        bool
+	}
+	sw.mu.Lock()
+	cands := make([]candidate, 0, len(sw.nonPeers))
+	for id, since := range sw.nonPeers {
+		cands = append(cands, candidate{id: id, since: since, foreign: sw.foreign[id], dialing: sw.dialingIDs[id] > 0})
+	}
+	sw.mu.Unlock()
+	var gone, doomed []peer.ID
+	for _, c := range cands {
+		switch {
+		case sw.peers.Has(c.id.String()) || sw.host.Network().Connectedness(c.id) != network.Connected:
+			gone = append(gone, c.id)
+		case c.dialing:
+		case now.Sub(c.since) > sw.cfg.handshakeTimeout,
+			!c.foreign.IsZero() && now.Sub(c.foreign) > 2*foreignGrace:
+			doomed = append(doomed, c.id)
+		}
+	}
+	sw.mu.Lock()
+	for _, id := range append(gone, doomed...) {
+		delete(sw.nonPeers, id)
+	}
+	sw.mu.Unlock()
+	for _, id := range doomed {
+		log.Debugf("closing the connection of %s: not a peer", id)
+		sw.metrics.nonPeerClosed()
+		sw.spawn(func() { sw.host.Network().ClosePeer(id) })
+	}
+}
+
+// noteConnectedLocked records that id is connected and not (yet) a peer.
+func (sw *Switch) noteConnectedLocked(id peer.ID, now time.Time) {
+	if id == sw.host.ID() || sw.peers.Has(id.String()) {
+		return
+	}
+	if _, ok := sw.nonPeers[id]; !ok {
+		sw.nonPeers[id] = now
+	}
+}
