@@ -92,8 +92,10 @@ func TestMempoolGossipOverPEXReachesEveryNodeOnce(t *testing.T) {
 	t.Logf("a late node caught up with %d txs in %s", txs, took.Round(time.Millisecond))
 	nodes = append(nodes, late)
 
-	// A hand-written peer sends one good transaction, then garbage: it is
-	// dropped, its transaction spreads, and gossip goes on.
+	// A hand-written peer sends one good transaction, a message of a type
+	// the victim does not know (dropped), then a malformed one (a type byte
+	// without a transaction): it is stopped, its transaction spreads, and
+	// gossip goes on.
 	victim := nodes[1+rand.N(n-1)]
 	events := make(chan interface{}, 64)
 	victim.sw.AddEventListener("garbage", events)
@@ -107,7 +109,7 @@ func TestMempoolGossipOverPEXReachesEveryNodeOnce(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "the victim admits the hand-written peer", func() bool { return victim.sw.Peers().Has(bad.ID().String()) })
 	good := []byte("tx-from-a-hand-written-peer")
-	writeFrames(t, bad, victim, proto, append([]byte{0x10}, good...), []byte{0x99, 'j', 'u', 'n', 'k'})
+	writeFrames(t, bad, victim, proto, append([]byte{0x10}, good...), []byte{0x99, 'n', 'e', 'w'}, []byte{0x10})
 	done := doneEvent(t, events, bad.ID().String(), 10*time.Second)
 	if err, _ := done.Error.(error); !errors.Is(err, mempool.ErrBadMessage) {
 		t.Fatalf("the garbage peer was stopped for %v, want mempool.ErrBadMessage", done.Error)

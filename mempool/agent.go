@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/switchyard-p2p/switchyard/p2p"
 )
@@ -16,11 +19,20 @@ const gossipBatch = 64
 
 // MempoolAgent gossips transactions amongst peers: every transaction that
 // enters the pool (locally or from a peer) is sent once to every peer that
-// does not have it, and a new peer first gets the whole pool. A peer that
-// sends a malformed or invalid transaction is stopped.
+// does not have it, and a new peer is also sent the newest part of the pool
+// (the catch-up, bounded per peer and paced for all, see WithCatchUp). A
+// transaction that is sent to many peers is held once.
+//
+// What a peer sends is processed within its ingest budget (WithIngestBudget):
+// beyond it messages are dropped, and a peer far beyond it is disconnected.
+// A transaction the validator rejects, or of a type this version does not
+// know, is dropped and counted; a malformed message (PROTOCOL.md §5) stops
+// and bans its sender.
 type MempoolAgent struct {
-	sw  *p2p.Switch
-	mem *Mempool
+	sw      *p2p.Switch
+	mem     *Mempool
+	cfg     agentConfig
+	catchUp *rate.Limiter // all catch-up, in bytes
 
 	swEvents chan interface{}
 	ctx      context.Context // canceled by Stop
@@ -54,14 +66,20 @@ func (a *MempoolAgent) peerTag(p *p2p.Peer) string {
 
 // NewMempoolAgent returns an agent for sw gossiping mem (a new default pool
 // if nil). The Switch must have ChannelDescriptor() among its channels.
-func NewMempoolAgent(sw *p2p.Switch, mem *Mempool) *MempoolAgent {
+func NewMempoolAgent(sw *p2p.Switch, mem *Mempool, opts ...AgentOption) *MempoolAgent {
 	if mem == nil {
 		mem = NewMempool()
+	}
+	cfg := defaultAgentConfig()
+	for _, o := range opts {
+		o(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &MempoolAgent{
 		sw:       sw,
 		mem:      mem,
+		cfg:      cfg,
+		catchUp:  rate.NewLimiter(rate.Limit(cfg.catchUpRate), max(cfg.catchUpRate, 1)),
 		swEvents: make(chan interface{}, 64),
 		ctx:      ctx,
 		cancel:   cancel,
@@ -130,22 +148,36 @@ func (a *MempoolAgent) receiveRoutine() {
 			}
 			return
 		}
-		peer := in.MConn.Peer
-		tx, err := decodeTx(in.Bytes)
-		if err != nil {
-			a.sw.StopPeerForError(peer, err)
-			continue
+		a.take(in.MConn.Peer, in.Bytes)
+	}
+}
+
+// take processes one message from peer, within peer's ingest budget.
+func (a *MempoolAgent) take(peer *p2p.Peer, msg []byte) {
+	if ok, farOver := a.ingest(peer).admit(len(msg), time.Now()); !ok {
+		a.mem.stats.OverBudget.Add(1)
+		if farOver {
+			a.sw.Penalize(peer, p2p.PenaltyDisconnect, fmt.Errorf("%w: %d B/s and %d msgs/s", ErrIngestFlood, a.cfg.ingestBytes, a.cfg.ingestMsgs))
 		}
-		a.mem.stats.Received.Add(1)
-		switch err := a.mem.addTx(tx, a.peerTag(peer)); {
-		case err == nil:
-		case errors.Is(err, ErrTxInCache):
-			a.mem.stats.Duplicate.Add(1)
-		case errors.Is(err, ErrInvalidTx), errors.Is(err, ErrTxTooLarge):
-			a.sw.StopPeerForError(peer, err)
-		default:
-			log.Debugf("tx from %s: %s", peer, err)
-		}
+		return
+	}
+	tx, err := decodeTx(msg)
+	switch {
+	case errors.Is(err, ErrUnknownMessage):
+		a.mem.stats.Unknown.Add(1)
+		a.sw.Penalize(peer, p2p.PenaltyDrop, err)
+		return
+	case err != nil:
+		a.sw.Penalize(peer, p2p.PenaltyBan, err)
+		return
+	}
+	a.mem.stats.Received.Add(1)
+	switch err := a.mem.addTx(tx, a.peerTag(peer)); {
+	case err == nil:
+	case errors.Is(err, ErrTxInCache):
+		a.mem.stats.Duplicate.Add(1)
+	default: // invalid, or too large for this pool: the application's verdict, not a fault
+		a.sw.Penalize(peer, p2p.PenaltyDrop, err)
 	}
 }
 
@@ -158,10 +190,15 @@ func (a *MempoolAgent) addPeer(p *p2p.Peer) {
 	}
 	ctx, cancel := context.WithCancel(a.ctx)
 	a.peers[p.Key] = cancel
-	a.wg.Add(1)
+	from, join := a.mem.catchUpRange(a.cfg.catchUpBytes)
+	a.wg.Add(2)
 	go func() {
 		defer a.wg.Done()
-		a.gossipRoutine(ctx, p, tag)
+		a.gossipRoutine(ctx, p, tag, join)
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.catchUpRoutine(ctx, p, tag, from, join)
 	}()
 }
 
@@ -176,11 +213,10 @@ func (a *MempoolAgent) removePeer(p *p2p.Peer) {
 	a.mem.forget(a.peerTag(p))
 }
 
-// gossipRoutine walks the pool in arrival order, from the oldest
-// transaction, sending the peer each one it does not have; at the end it
+// gossipRoutine sends the peer, in arrival order, every transaction that
+// enters the pool from seq next on and that the peer does not have; then it
 // waits for more. Send blocks while the peer's queue is full.
-func (a *MempoolAgent) gossipRoutine(ctx context.Context, p *p2p.Peer, tag string) {
-	var next uint64
+func (a *MempoolAgent) gossipRoutine(ctx context.Context, p *p2p.Peer, tag string, next uint64) {
 	for {
 		entries, added := a.mem.after(next, gossipBatch)
 		if len(entries) == 0 {
@@ -193,14 +229,61 @@ func (a *MempoolAgent) gossipRoutine(ctx context.Context, p *p2p.Peer, tag strin
 		}
 		for _, e := range entries {
 			next = e.seq + 1
-			if !a.mem.claim(e, tag) {
-				continue
-			}
-			if err := p.SendContext(ctx, MempoolCh, txMessage(e.tx)); err != nil {
-				log.Debugf("gossip to %s: %s", p, err)
+			if !a.send(ctx, p, tag, e) {
 				return
 			}
-			a.mem.stats.Gossiped.Add(1)
 		}
 	}
+}
+
+// catchUpRoutine sends a new peer the transactions of seq from to join
+// (those in the pool when it joined, newest first up to the catch-up
+// budget), in arrival order, at the pace all catch-up shares.
+func (a *MempoolAgent) catchUpRoutine(ctx context.Context, p *p2p.Peer, tag string, from, join uint64) {
+	for from < join {
+		entries, _ := a.mem.after(from, gossipBatch)
+		for _, e := range entries {
+			if e.seq >= join {
+				return
+			}
+			from = e.seq + 1
+			if err := a.paceCatchUp(ctx, len(e.msg)); err != nil {
+				return
+			}
+			if !a.send(ctx, p, tag, e) {
+				return
+			}
+			a.mem.stats.CatchUp.Add(uint64(len(e.msg)))
+		}
+		if len(entries) == 0 {
+			return
+		}
+	}
+}
+
+// paceCatchUp waits until n bytes of catch-up may go, in pieces of at most
+// the pace's burst (a message may be larger than one second's worth).
+func (a *MempoolAgent) paceCatchUp(ctx context.Context, n int) error {
+	for n > 0 {
+		k := min(n, a.catchUp.Burst())
+		if err := a.catchUp.WaitN(ctx, k); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+// send queues e for p unless p has it, and reports false if p can no
+// longer be sent to.
+func (a *MempoolAgent) send(ctx context.Context, p *p2p.Peer, tag string, e *entry) bool {
+	if !a.mem.claim(e, tag) {
+		return true
+	}
+	if err := p.SendContext(ctx, MempoolCh, p2p.ByteSlice(e.msg)); err != nil {
+		log.Debugf("gossip to %s: %s", p, err)
+		return false
+	}
+	a.mem.stats.Gossiped.Add(1)
+	return true
 }

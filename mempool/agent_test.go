@@ -1,6 +1,7 @@
 package mempool_test
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -182,15 +183,16 @@ func TestTxAPeerAlreadyCommittedCountsAsDuplicate(t *testing.T) {
 	}
 }
 
-func TestFullPoolDropsTxsFromPeersWithoutStoppingThem(t *testing.T) {
+func TestFullPoolKeepsTheNewestTxsFromPeersWithoutStoppingThem(t *testing.T) {
 	mn := newTestNet(t)
 	a := newNode(t, mn, nodeConfig{})
 	b := newNode(t, mn, nodeConfig{memOpts: []mempool.Option{mempool.WithLimits(5, 1<<20, 1<<20)}})
 	connect(t, a, b)
-	a.mustAdd(t, txs("x", 20)...)
+	all := txs("x", 20)
+	a.mustAdd(t, all...)
 	waitFor(t, 5*time.Second, "b receives all", func() bool { return b.mem.Stats().Received.Load() == 20 })
-	if b.mem.Size() != 5 {
-		t.Fatalf("b holds %d txs, want its cap of 5", b.mem.Size())
+	if got := b.mem.Reap(-1); len(got) != 5 || !bytes.Equal(got[4], all[19]) {
+		t.Fatalf("b holds %d txs, want the newest 5", len(got))
 	}
 	if !a.sw.Peers().Has(b.h.ID().String()) || !b.sw.Peers().Has(a.h.ID().String()) {
 		t.Fatal("a full pool disconnected the peers")

@@ -17,8 +17,8 @@ func TestDecodeTx(t *testing.T) {
 		{"one-byte tx", []byte{msgTypeTx, 0}, []byte{0}, nil},
 		{"empty message", nil, nil, ErrBadMessage},
 		{"type byte only", []byte{msgTypeTx}, nil, ErrBadMessage},
-		{"unknown type", []byte{0x11, 'h', 'i'}, nil, ErrBadMessage},
-		{"zero type", []byte{0x00, 'h', 'i'}, nil, ErrBadMessage},
+		{"unknown type", []byte{0x11, 'h', 'i'}, nil, ErrUnknownMessage},
+		{"zero type", []byte{0x00, 'h', 'i'}, nil, ErrUnknownMessage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,8 +55,8 @@ func FuzzDecodeTx(f *testing.F) {
 	f.Fuzz(func(t *testing.T, bz []byte) {
 		tx, err := decodeTx(bz)
 		if err != nil {
-			if !errors.Is(err, ErrBadMessage) {
-				t.Fatalf("error %v does not wrap ErrBadMessage", err)
+			if !errors.Is(err, ErrBadMessage) && !errors.Is(err, ErrUnknownMessage) {
+				t.Fatalf("error %v wraps neither ErrBadMessage nor ErrUnknownMessage", err)
 			}
 			return
 		}

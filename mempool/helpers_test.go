@@ -31,6 +31,7 @@ type nodeConfig struct {
 	chanMaxTx int              // mempool.ChannelDescriptor argument (0: default)
 	memOpts   []mempool.Option // extra pool options
 	validate  mempool.ValidateFunc
+	agentOpts []mempool.AgentOption
 	noAgent   bool // build the Switch only (the agent is started by the test)
 }
 
@@ -108,7 +109,7 @@ func startNodeOn(t *testing.T, h host.Host, cfg nodeConfig) *node {
 	if err := n.sw.Start(); err != nil {
 		t.Fatal(err)
 	}
-	n.agent = mempool.NewMempoolAgent(n.sw, n.mem)
+	n.agent = mempool.NewMempoolAgent(n.sw, n.mem, cfg.agentOpts...)
 	if !cfg.noAgent {
 		n.agent.Start()
 	}

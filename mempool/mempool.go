@@ -19,10 +19,9 @@ const (
 
 // Errors of AddTx; compare with errors.Is.
 var (
-	ErrTxInCache   = errors.New("mempool: tx already seen")
-	ErrMempoolFull = errors.New("mempool: full")
-	ErrTxTooLarge  = errors.New("mempool: tx too large")
-	ErrInvalidTx   = errors.New("mempool: invalid tx")
+	ErrTxInCache  = errors.New("mempool: tx already seen")
+	ErrTxTooLarge = errors.New("mempool: tx too large")
+	ErrInvalidTx  = errors.New("mempool: invalid tx")
 )
 
 // TxHash identifies a transaction: its SHA-256.
@@ -42,7 +41,9 @@ type Option func(*Mempool)
 func WithValidator(v ValidateFunc) Option { return func(m *Mempool) { m.validate = v } }
 
 // WithLimits bounds the pool by transaction count and total bytes, and each
-// transaction's size. Defaults: DefaultMaxTxs, DefaultMaxBytes, DefaultMaxTxBytes.
+// transaction's size. A transaction that would take the pool past a cap
+// evicts the oldest ones (see AddTx). Defaults: DefaultMaxTxs,
+// DefaultMaxBytes, DefaultMaxTxBytes.
 func WithLimits(maxTxs, maxBytes, maxTxBytes int) Option {
 	return func(m *Mempool) { m.maxTxs, m.maxBytes, m.maxTxBytes = maxTxs, maxBytes, maxTxBytes }
 }
@@ -52,7 +53,10 @@ func WithLimits(maxTxs, maxBytes, maxTxBytes int) Option {
 // DefaultCacheSize.
 func WithCacheSize(n int) Option { return func(m *Mempool) { m.cache = newHashCache(n) } }
 
-// Mempool holds transactions in arrival order. It is safe for concurrent use.
+// Mempool holds transactions in arrival order, at most a count and a total
+// size of them: when a new one does not fit, the oldest are evicted, so a
+// pool whose transactions are never committed (Update) keeps taking new ones
+// instead of refusing everything once full. It is safe for concurrent use.
 type Mempool struct {
 	validate                     ValidateFunc
 	maxTxs, maxBytes, maxTxBytes int
@@ -72,7 +76,8 @@ type Mempool struct {
 type entry struct {
 	seq  uint64
 	hash TxHash
-	tx   []byte
+	msg  []byte // the transaction as a message of MempoolCh: its type byte, then tx
+	tx   []byte // msg[1:]
 	// have is who has the transaction: the peers it came from or went to
 	// (by Peer.Key). Guarded by Mempool.mu.
 	have map[string]struct{}
@@ -80,10 +85,14 @@ type entry struct {
 
 // Stats counts what the pool and its agent did.
 type Stats struct {
-	Received  atomic.Uint64 // transactions received from peers
-	Duplicate atomic.Uint64 // of those, already seen
-	Invalid   atomic.Uint64 // rejected by the validator (local and remote)
-	Gossiped  atomic.Uint64 // transactions sent to peers
+	Received   atomic.Uint64 // transactions received from peers
+	Duplicate  atomic.Uint64 // of those, already seen
+	Invalid    atomic.Uint64 // rejected by the validator (local and remote)
+	Gossiped   atomic.Uint64 // transactions sent to peers
+	Evicted    atomic.Uint64 // oldest transactions evicted to make room for new ones
+	OverBudget atomic.Uint64 // messages from peers dropped unread: over the sender's ingest budget
+	Unknown    atomic.Uint64 // messages of a type this version does not know, dropped
+	CatchUp    atomic.Uint64 // bytes sent to new peers from the pool they joined to (catch-up)
 }
 
 // NewMempool returns an empty pool.
@@ -102,7 +111,10 @@ func NewMempool(opts ...Option) *Mempool {
 	return m
 }
 
-// AddTx adds a transaction submitted locally.
+// AddTx adds a transaction submitted locally. It fails with ErrTxTooLarge,
+// ErrTxInCache (in the pool, or seen lately) or ErrInvalidTx (the
+// validator's error wrapped); a transaction that passes them always enters,
+// evicting the oldest transactions if the pool is at a cap.
 func (m *Mempool) AddTx(tx []byte) error { return m.addTx(tx, "") }
 
 // addTx adds tx, recording that peer key from (if any) has it. For a
@@ -120,16 +132,15 @@ func (m *Mempool) addTx(tx []byte, from string) error {
 		}
 		return ErrTxInCache
 	}
-	if len(m.txs) >= m.maxTxs || m.bytes+len(tx) > m.maxBytes {
-		return fmt.Errorf("%w: %d txs, %d bytes", ErrMempoolFull, len(m.txs), m.bytes)
-	}
 	if m.validate != nil {
 		if err := m.validate(tx); err != nil {
 			m.stats.Invalid.Add(1)
 			return fmt.Errorf("%w: %w", ErrInvalidTx, err)
 		}
 	}
-	e := &entry{seq: m.nextSeq, hash: h, tx: slices.Clone(tx), have: map[string]struct{}{}}
+	m.evictLocked(len(tx))
+	msg := append([]byte{msgTypeTx}, tx...)
+	e := &entry{seq: m.nextSeq, hash: h, msg: msg, tx: msg[1:], have: map[string]struct{}{}}
 	if from != "" {
 		e.have[from] = struct{}{}
 	}
@@ -141,6 +152,23 @@ func (m *Mempool) addTx(tx []byte, from string) error {
 	close(m.added)
 	m.added = make(chan struct{})
 	return nil
+}
+
+// evictLocked removes the oldest transactions until one of size bytes fits
+// both caps. Evicted transactions stay in the seen-cache.
+func (m *Mempool) evictLocked(size int) {
+	n := 0
+	for n < len(m.txs) && (len(m.txs)-n >= m.maxTxs || m.bytes+size > m.maxBytes) {
+		e := m.txs[n]
+		delete(m.byHash, e.hash)
+		m.bytes -= len(e.tx)
+		n++
+	}
+	if n > 0 {
+		clear(m.txs[:n])
+		m.txs = m.txs[n:]
+		m.stats.Evicted.Add(uint64(n))
+	}
 }
 
 // Reap returns up to n transactions, oldest first (n < 0: all). They stay in
@@ -218,6 +246,23 @@ func (m *Mempool) after(seq uint64, max int) ([]*entry, <-chan struct{}) {
 	})
 	end := min(len(m.txs), i+max)
 	return slices.Clone(m.txs[i:end]), m.added
+}
+
+// catchUpRange returns the seqs a new peer's catch-up covers, [from, join):
+// the newest transactions of the pool whose sizes (as messages) add up to
+// at most budget bytes, and the seq the next transaction will get.
+func (m *Mempool) catchUpRange(budget int) (from, join uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	join = m.nextSeq
+	from = join
+	for i := len(m.txs) - 1; i >= 0; i-- {
+		if budget -= len(m.txs[i].msg); budget < 0 {
+			break
+		}
+		from = m.txs[i].seq
+	}
+	return from, join
 }
 
 // claim records that peer key gets e, and reports false if it had it

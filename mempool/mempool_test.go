@@ -170,14 +170,15 @@ func TestPoolLimits(t *testing.T) {
 		fill                         []string // added first, must succeed
 		add                          string
 		want                         error
+		pool                         []string // what the pool holds afterwards, oldest first
 	}{
-		{"count cap reached", 2, 100, 100, []string{"a", "b"}, "c", mempool.ErrMempoolFull},
-		{"byte cap exceeded", 10, 10, 10, []string{"123456"}, "12345", mempool.ErrMempoolFull},
-		{"byte cap met exactly", 10, 10, 10, []string{"123456"}, "1234", nil},
-		{"tx above the size cap", 10, 100, 4, nil, "12345", mempool.ErrTxTooLarge},
-		{"tx at the size cap", 10, 100, 4, nil, "1234", nil},
-		{"size cap checked before fullness", 1, 100, 4, []string{"a"}, "12345", mempool.ErrTxTooLarge},
-		{"duplicate reported before fullness", 1, 100, 4, []string{"a"}, "a", mempool.ErrTxInCache},
+		{"count cap reached: the oldest goes", 2, 100, 100, []string{"a", "b"}, "c", nil, []string{"b", "c"}},
+		{"byte cap exceeded: the oldest go", 10, 10, 10, []string{"123", "456", "78"}, "123456", nil, []string{"78", "123456"}},
+		{"byte cap met exactly", 10, 10, 10, []string{"123456"}, "1234", nil, []string{"123456", "1234"}},
+		{"tx above the size cap", 10, 100, 4, nil, "12345", mempool.ErrTxTooLarge, nil},
+		{"tx at the size cap", 10, 100, 4, nil, "1234", nil, []string{"1234"}},
+		{"size cap checked before eviction", 1, 100, 4, []string{"a"}, "12345", mempool.ErrTxTooLarge, []string{"a"}},
+		{"duplicate reported before eviction", 1, 100, 4, []string{"a"}, "a", mempool.ErrTxInCache, []string{"a"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,12 +190,13 @@ func TestPoolLimits(t *testing.T) {
 			if !errors.Is(err, tc.want) { // errors.Is(nil, nil) holds
 				t.Fatalf("AddTx(%q) = %v, want %v", tc.add, err, tc.want)
 			}
-			wantSize := len(tc.fill)
-			if tc.want == nil {
-				wantSize++
+			var want [][]byte
+			for _, tx := range tc.pool {
+				want = append(want, []byte(tx))
 			}
-			if m.Size() != wantSize {
-				t.Fatalf("Size = %d, want %d", m.Size(), wantSize)
+			mustReap(t, m, -1, want...)
+			if got := m.Stats().Evicted.Load(); got != uint64(len(tc.fill)+1-len(tc.pool)) && tc.want == nil {
+				t.Fatalf("Evicted = %d", got)
 			}
 		})
 	}
@@ -211,16 +213,22 @@ func TestDefaultTxSizeCap(t *testing.T) {
 	}
 }
 
-func TestTxRefusedForAFullPoolIsAcceptedOnceThereIsRoom(t *testing.T) {
-	m := mempool.NewMempool(mempool.WithLimits(1, 100, 100))
-	a, b := []byte("a"), []byte("b")
-	mustAddTx(t, m, a)
-	if err := m.AddTx(b); !errors.Is(err, mempool.ErrMempoolFull) {
-		t.Fatalf("AddTx(b) on a full pool: %v", err)
+// TestFullPoolKeepsTakingNewTxs: a pool whose transactions are never
+// committed (as in examples/node) keeps taking new ones, evicting the
+// oldest; an evicted transaction is still remembered as seen.
+func TestFullPoolKeepsTakingNewTxs(t *testing.T) {
+	m := mempool.NewMempool(mempool.WithLimits(100, 1<<20, 100))
+	for i := range 10000 {
+		mustAddTx(t, m, []byte(fmt.Sprintf("tx-%d", i)))
 	}
-	m.Update([][]byte{a})
-	if err := m.AddTx(b); err != nil {
-		t.Fatalf("AddTx(b) after Update made room: %v (a refused tx must not be remembered as seen)", err)
+	if m.Size() != 100 || m.Stats().Evicted.Load() != 9900 {
+		t.Fatalf("size %d, evicted %d; want 100, 9900", m.Size(), m.Stats().Evicted.Load())
+	}
+	if err := m.AddTx([]byte("tx-9999")); !errors.Is(err, mempool.ErrTxInCache) {
+		t.Fatalf("AddTx of a tx in the pool: %v", err)
+	}
+	if err := m.AddTx([]byte("tx-9000")); !errors.Is(err, mempool.ErrTxInCache) {
+		t.Fatalf("AddTx of an evicted tx still in the seen-cache: %v", err)
 	}
 }
 
