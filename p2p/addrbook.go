@@ -97,6 +97,7 @@ type AddrBook struct {
 	bucketsNew   [newBucketCount][]*knownAddress
 	bucketsOld   [oldBucketCount][]*knownAddress
 	nNew, nOld   int
+	newBySource  map[string]int       // new entries by source group
 	bans         map[string]time.Time // entry key -> end of ban
 	changes      uint64               // bumped by every change
 	savedChanges uint64               // changes at the last save or load
@@ -133,6 +134,8 @@ func NewAddrBook(filePath string, opts ...AddrBookOption) *AddrBook {
 		ourHosts: make(map[string]struct{}),
 		entries:  make(map[string]*knownAddress),
 		bans:     make(map[string]time.Time),
+
+		newBySource: make(map[string]int),
 	}
 	return a
 }
@@ -240,7 +243,8 @@ func (a *AddrBook) AddAddress(addr *NetAddress, src *NetAddress) error {
 	ka := a.entries[key]
 	switch {
 	case ka == nil:
-		ka = &knownAddress{key: key, Addr: addr, Src: src, LastSeen: now, Type: bucketNew}
+		ka = &knownAddress{key: key, Addr: addr, Src: src, srcGroup: a.groupKey(src), LastSeen: now, Type: bucketNew}
+		a.makeRoomForSource(ka.srcGroup)
 		a.addToNewBucket(ka, a.calcNewBucket(addr, src))
 		log.Debugw("added address", "addr", addr, "src", src, "size", a.size())
 	case ka.Addr.Equals(addr):
@@ -255,8 +259,9 @@ func (a *AddrBook) AddAddress(addr *NetAddress, src *NetAddress) error {
 	case ka.isNew() || ka.Attempts >= numRetries:
 		log.Debugw("replacing address of known peer", "old", ka.Addr, "new", addr, "src", src)
 		a.removeEntry(ka)
-		ka.Addr, ka.Src, ka.Type = addr, src, bucketNew
+		ka.Addr, ka.Src, ka.srcGroup, ka.Type = addr, src, a.groupKey(src), bucketNew
 		ka.Attempts, ka.LastAttempt, ka.LastSeen = 0, time.Time{}, now
+		a.makeRoomForSource(ka.srcGroup)
 		a.addToNewBucket(ka, a.calcNewBucket(addr, src))
 	default:
 		log.Debugw("ignoring new address of a peer we reach", "known", ka.Addr, "announced", addr, "src", src)
@@ -333,6 +338,8 @@ func (a *AddrBook) lookup(na *NetAddress) *knownAddress {
 }
 
 // NeedMoreAddrs reports whether the book holds fewer than 1000 addresses.
+// Since the book keeps at most 62 new addresses per source group, it keeps
+// needing more until it has heard from many groups of peers.
 func (a *AddrBook) NeedMoreAddrs() bool {
 	return a.Size() < needAddressThreshold
 }

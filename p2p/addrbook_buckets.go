@@ -13,7 +13,8 @@ import (
 //   - an entry is in a.entries iff it is in at least one bucket;
 //   - a new entry is in 1..maxNewBucketsPerAddress new buckets, an old one in
 //     exactly one old bucket, and ka.Buckets lists exactly those;
-//   - nNew and nOld count the new and old entries;
+//   - nNew and nOld count the new and old entries, newBySource the new
+//     entries by source group (no zero counts);
 //   - no bucket holds more than its size.
 
 // calcNewBucket returns the new bucket of addr learnt from src:
@@ -108,8 +109,43 @@ func (a *AddrBook) addToNewBucket(ka *knownAddress, idx int) {
 	a.bucketsNew[idx] = append(a.bucketsNew[idx], ka)
 	ka.Buckets = append(ka.Buckets, idx)
 	if len(ka.Buckets) == 1 {
-		a.nNew++
+		a.countNew(ka, +1)
 		a.entries[ka.key] = ka
+	}
+}
+
+// countNew adds delta to the counts of new entries.
+func (a *AddrBook) countNew(ka *knownAddress, delta int) {
+	a.nNew += delta
+	if a.newBySource[ka.srcGroup] += delta; a.newBySource[ka.srcGroup] <= 0 {
+		delete(a.newBySource, ka.srcGroup)
+	}
+}
+
+// makeRoomForSource removes the stalest new entry learnt from source group
+// group (a bad one first) if the group has maxNewPerSourceGroup of them, so
+// that one more fits.
+func (a *AddrBook) makeRoomForSource(group string) {
+	if a.newBySource[group] < maxNewPerSourceGroup {
+		return
+	}
+	now := a.cfg.now()
+	var victim *knownAddress
+	for _, ka := range a.entries {
+		if !ka.isNew() || ka.srcGroup != group {
+			continue
+		}
+		if ka.isBad(now) {
+			victim = ka
+			break
+		}
+		if victim == nil || ka.LastSeen.Before(victim.LastSeen) {
+			victim = ka
+		}
+	}
+	if victim != nil {
+		log.Debugw("evicting address: its source group has the most new addresses it may", "addr", victim.Addr, "group", group)
+		a.removeEntry(victim)
 	}
 }
 
@@ -135,7 +171,7 @@ func (a *AddrBook) expireNew(idx int) {
 	a.bucketsNew[idx] = removeFromBucket(a.bucketsNew[idx], victim)
 	victim.Buckets = slices.DeleteFunc(victim.Buckets, func(i int) bool { return i == idx })
 	if len(victim.Buckets) == 0 {
-		a.nNew--
+		a.countNew(victim, -1)
 		delete(a.entries, victim.key)
 	}
 }
@@ -149,7 +185,7 @@ func (a *AddrBook) moveToOld(ka *knownAddress) {
 		a.bucketsNew[idx] = removeFromBucket(a.bucketsNew[idx], ka)
 	}
 	ka.Buckets = nil
-	a.nNew--
+	a.countNew(ka, -1)
 	ka.Type = bucketOld
 
 	idx := a.calcOldBucket(ka.Addr)
@@ -185,7 +221,7 @@ func (a *AddrBook) removeEntry(ka *knownAddress) {
 		if ka.isOld() {
 			a.nOld--
 		} else {
-			a.nNew--
+			a.countNew(ka, -1)
 		}
 	}
 	ka.Buckets = nil

@@ -142,6 +142,7 @@ func (a *AddrBook) restore(f *addrBookFile) error {
 	a.bucketsNew = [newBucketCount][]*knownAddress{}
 	a.bucketsOld = [oldBucketCount][]*knownAddress{}
 	a.nNew, a.nOld = 0, 0
+	clear(a.newBySource)
 
 	now := a.cfg.now()
 	var (
@@ -239,7 +240,7 @@ func (a *AddrBook) restoreEntry(fe fileEntry, now time.Time) error {
 		return errSkipEntry
 	}
 	ka := &knownAddress{
-		key: key, Addr: addr, Src: src,
+		key: key, Addr: addr, Src: src, srcGroup: a.groupKey(src),
 		Attempts: fe.Attempts, LastAttempt: fe.LastAttempt, LastSuccess: fe.LastSuccess, LastSeen: fe.LastSeen,
 	}
 	switch fe.BucketType {
@@ -261,7 +262,7 @@ func (a *AddrBook) restoreEntry(fe fileEntry, now time.Time) error {
 		for _, idx := range fe.Buckets {
 			a.bucketsNew[idx] = append(a.bucketsNew[idx], ka)
 		}
-		a.nNew++
+		a.countNew(ka, +1)
 	case "old":
 		if len(fe.Buckets) != 1 {
 			return fmt.Errorf("an old entry is in %d buckets, want 1", len(fe.Buckets))

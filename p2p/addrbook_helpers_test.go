@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -122,6 +123,7 @@ func invariantErr(a *AddrBook) error {
 		}
 	}
 	var nNew, nOld int
+	bySource := map[string]int{}
 	for ka, n := range refs {
 		switch {
 		case n != len(ka.Buckets):
@@ -136,9 +138,12 @@ func invariantErr(a *AddrBook) error {
 			return fmt.Errorf("our address %s is in the book", ka.Addr)
 		case a.cfg.strict && !ka.Addr.Routable():
 			return fmt.Errorf("non-routable %s is in a strict book", ka.Addr)
+		case ka.srcGroup != a.groupKey(ka.Src):
+			return fmt.Errorf("%s has source group %q, want %q", ka.Addr, ka.srcGroup, a.groupKey(ka.Src))
 		}
 		if ka.isNew() {
 			nNew++
+			bySource[ka.srcGroup]++
 		} else {
 			nOld++
 		}
@@ -148,6 +153,9 @@ func invariantErr(a *AddrBook) error {
 	}
 	if nNew != a.nNew || nOld != a.nOld {
 		return fmt.Errorf("counted new %d old %d, book says %d %d", nNew, nOld, a.nNew, a.nOld)
+	}
+	if !maps.Equal(bySource, a.newBySource) {
+		return fmt.Errorf("new entries by source group %v, book says %v", bySource, a.newBySource)
 	}
 	return nil
 }

@@ -12,9 +12,10 @@ const (
 // knownAddress is the book's entry for one peer: its address, where it was
 // learnt, its buckets and its connection bookkeeping.
 type knownAddress struct {
-	key  string // entryKey(Addr)
-	Addr *NetAddress
-	Src  *NetAddress
+	key      string // entryKey(Addr)
+	Addr     *NetAddress
+	Src      *NetAddress
+	srcGroup string // the book's groupKey(Src)
 
 	Attempts    int32     // failed attempts since the last success
 	LastAttempt time.Time // last dial attempt (zero: never)

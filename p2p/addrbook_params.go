@@ -26,10 +26,16 @@ const (
 	oldBucketSize  = 64
 
 	// newBucketsPerGroup: the new buckets that the addresses learnt from one
-	// source group can occupy. One source group can thus fill at most
-	// newBucketsPerGroup*newBucketSize = 2048 entries (1/8 of the new table),
-	// and one (address group, source group) pair a single bucket.
+	// source group can occupy, and one (address group, source group) pair a
+	// single bucket.
 	newBucketsPerGroup = 32
+
+	// maxNewPerSourceGroup: the new addresses learnt from one source group
+	// that the book keeps (more evict that group's stalest), far below
+	// needAddressThreshold: a book that stops asking for addresses has
+	// heard from at least 16 source groups, so a few hostile peers cannot
+	// fill it and make it stop asking the others.
+	maxNewPerSourceGroup = needAddressThreshold / 16
 
 	// oldBucketsPerGroup: the old buckets that the addresses of one group can
 	// occupy: at most oldBucketsPerGroup*oldBucketSize = 256 entries (1/16 of

@@ -61,8 +61,8 @@ func TestAddAddressRefusesWithReason(t *testing.T) {
 
 func TestNonStrictBookHoldsLoopbackAndPrivateAddresses(t *testing.T) {
 	book := newTestBook(t, WithBookRoutabilityStrict(false))
-	src := mustParse(t, "127.0.0.1:5000")
-	for i := range 200 {
+	for i := range 200 { // from 4 sources, each within its share
+		src := mustParse(t, fmt.Sprintf("127.0.0.1:%d", 5000+i%4))
 		if err := book.AddAddress(mustParse(t, fmt.Sprintf("127.0.0.1:%d", 10000+i)), src); err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestNonStrictBookHoldsLoopbackAndPrivateAddresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Each non-routable address is its own group: 200 loopback addresses from
-	// one source are spread over buckets instead of sharing one (64).
+	// four sources are spread over buckets instead of sharing one (64).
 	if n := book.Size(); n != 201 {
 		t.Errorf("Size = %d, want 201", n)
 	}
@@ -152,33 +152,45 @@ func TestOneSourceFillsOnlyItsShareOfNewBuckets(t *testing.T) {
 		}
 	}
 	newUsed, _ := usedBuckets(book)
-	if n := book.Size(); n > newBucketsPerGroup*newBucketSize {
-		t.Errorf("one source placed %d addresses, want at most %d", n, newBucketsPerGroup*newBucketSize)
+	if n := book.Size(); n > maxNewPerSourceGroup {
+		t.Errorf("one source placed %d addresses, want at most %d", n, maxNewPerSourceGroup)
 	}
 	if newUsed > newBucketsPerGroup {
 		t.Errorf("one source used %d new buckets, want at most %d", newUsed, newBucketsPerGroup)
 	}
+	if !book.NeedMoreAddrs() {
+		t.Error("a book filled by one source does not ask for more")
+	}
 	t.Logf("10000 addresses from one source: %d kept in %d buckets", book.Size(), newUsed)
 	checkInvariants(t, book)
 
-	// A source in another group still gets its addresses in (where its
-	// buckets overlap the flood's, the flood's older entries make room).
-	other := randAddr(t, r, nil)
-	for groupKey(other, true) == groupKey(src, true) {
-		other = randAddr(t, r, nil)
-	}
-	var fresh []*NetAddress
-	for range 100 {
-		a := randAddr(t, r, nil)
-		if err := book.AddAddress(a, other); err != nil {
-			t.Fatal(err)
+	// Sources in other groups still get their addresses in, each its share.
+	for range 20 {
+		other := randAddr(t, r, nil)
+		for groupKey(other, true) == groupKey(src, true) {
+			other = randAddr(t, r, nil)
 		}
-		fresh = append(fresh, a)
-	}
-	for _, a := range fresh {
-		if !book.HasAddress(a) {
-			t.Errorf("%s from another source was not kept", a)
+		var fresh []*NetAddress
+		for range maxNewPerSourceGroup {
+			a := randAddr(t, r, nil)
+			if err := book.AddAddress(a, other); err != nil {
+				t.Fatal(err)
+			}
+			fresh = append(fresh, a)
 		}
+		kept := 0
+		for _, a := range fresh {
+			if book.HasAddress(a) {
+				kept++
+			}
+		}
+		// Where buckets of two groups overlap, the older entries make room.
+		if kept < maxNewPerSourceGroup*9/10 {
+			t.Errorf("%d of %d addresses from another source were kept", kept, len(fresh))
+		}
+	}
+	if book.NeedMoreAddrs() {
+		t.Errorf("a book of %d addresses from 21 source groups still asks for more", book.Size())
 	}
 	checkInvariants(t, book)
 }
@@ -304,22 +316,34 @@ func TestFullOldBucketSendsItsOldestBackToNew(t *testing.T) {
 	t.Logf("400 addresses of one /16 marked good: %d old (%d buckets), %d back in new", nOld, oldUsed, nNew)
 }
 
+// TestFullNewBucketEvictsBadEntryFirst fills one new bucket from two source
+// groups whose addresses of 11.11.0.0/16 share it (one group alone may not
+// fill a bucket: maxNewPerSourceGroup < newBucketSize).
 func TestFullNewBucketEvictsBadEntryFirst(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	clock := newFakeClock()
 	book := newTestBook(t, WithBookClock(clock.now))
 	src := randAddr(t, r, nil)
+	probe := randAddr(t, r, []byte{11, 11})
+	src2 := randAddr(t, r, nil)
+	for groupKey(src2, true) == groupKey(src, true) || book.calcNewBucket(probe, src2) != book.calcNewBucket(probe, src) {
+		src2 = randAddr(t, r, nil)
+	}
 	var addrs []*NetAddress
-	for range newBucketSize {
-		a := randAddr(t, r, []byte{11, 11}) // one group, one source: one bucket
-		if err := book.AddAddress(a, src); err != nil {
+	for i := range newBucketSize {
+		a := randAddr(t, r, []byte{11, 11}) // one group, two sources: one bucket
+		from := src
+		if i%2 == 1 {
+			from = src2
+		}
+		if err := book.AddAddress(a, from); err != nil {
 			t.Fatal(err)
 		}
 		addrs = append(addrs, a)
 		clock.advance(time.Second)
 	}
-	if n := book.Size(); n != newBucketSize {
-		t.Fatalf("Size = %d", n)
+	if n, used := book.Size(), first(usedBuckets(book)); n != newBucketSize || used != 1 {
+		t.Fatalf("Size = %d in %d buckets", n, used)
 	}
 	bad := addrs[40]
 	for range numRetries {
@@ -335,11 +359,52 @@ func TestFullNewBucketEvictsBadEntryFirst(t *testing.T) {
 	}
 	// With no bad entry, the one seen longest ago goes.
 	extra2 := randAddr(t, r, []byte{11, 11})
-	if err := book.AddAddress(extra2, src); err != nil {
+	if err := book.AddAddress(extra2, src2); err != nil {
 		t.Fatal(err)
 	}
 	if book.HasAddress(addrs[0]) || !book.HasAddress(addrs[1]) || book.Size() != newBucketSize {
 		t.Errorf("want the oldest evicted: has oldest %v, size %d", book.HasAddress(addrs[0]), book.Size())
+	}
+	checkInvariants(t, book)
+}
+
+// TestSourceGroupAtItsShareEvictsItsOwnStalestFirst: a source group with
+// maxNewPerSourceGroup new entries makes room among its own entries, a bad
+// one first, and never displaces another group's.
+func TestSourceGroupAtItsShareEvictsItsOwnStalestFirst(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 10))
+	clock := newFakeClock()
+	book := newTestBook(t, WithBookClock(clock.now))
+	src, other := randAddr(t, r, []byte{20, 20}), randAddr(t, r, []byte{30, 30})
+	theirs := randAddr(t, r, nil)
+	if err := book.AddAddress(theirs, other); err != nil {
+		t.Fatal(err)
+	}
+	var addrs []*NetAddress
+	for range maxNewPerSourceGroup {
+		a := randAddr(t, r, nil)
+		if err := book.AddAddress(a, src); err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, a)
+		clock.advance(time.Second)
+	}
+	bad := addrs[30]
+	for range numRetries {
+		book.MarkAttempt(bad)
+	}
+	clock.advance(2 * time.Minute)
+	for i, want := range []*NetAddress{bad, addrs[0], addrs[1]} {
+		extra := randAddr(t, r, nil)
+		if err := book.AddAddress(extra, src); err != nil {
+			t.Fatal(err)
+		}
+		if book.HasAddress(want) || !book.HasAddress(extra) {
+			t.Errorf("add %d: want %s evicted for %s", i, want, extra)
+		}
+	}
+	if !book.HasAddress(theirs) || book.Size() != maxNewPerSourceGroup+1 {
+		t.Errorf("another group's address lost, or size %d", book.Size())
 	}
 	checkInvariants(t, book)
 }
