@@ -59,6 +59,7 @@ type nodeConfig struct {
 	seeds    []*p2p.NetAddress               // put in the book before the PEX agent starts
 	pexOpts  []p2p.PEXOption
 	mempool  bool
+	pool     *mempool.Mempool // the mempool agent's pool (nil: a default one)
 }
 
 // fastPEX are PEX options for tests: top up every 200 ms, keep 4 outbound
@@ -98,7 +99,7 @@ func newNode(t testing.TB, cfg nodeConfig) *node {
 		}
 	}
 	if cfg.mempool {
-		n.mem = mempool.NewMempoolAgent(n.sw, nil)
+		n.mem = mempool.NewMempoolAgent(n.sw, cfg.pool)
 		n.mem.Start()
 	}
 	n.pex = p2p.NewPEXAgent(n.sw, n.book, cfg.pexOpts...)

@@ -17,5 +17,9 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(natRoleEnv); role != "" {
 		os.Exit(natChildMain(role))
 	}
+	// And the victim of the hostile-peer tests (see victim_child_test.go).
+	if os.Getenv(victimEnv) != "" {
+		os.Exit(victimMain())
+	}
 	goleak.VerifyTestMain(m)
 }
