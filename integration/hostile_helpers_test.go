@@ -250,7 +250,7 @@ func newDeliveries() *deliveries { return &deliveries{seen: map[string]bool{}} }
 
 // validator is the receiving pool's validator.
 func (d *deliveries) validator(tx []byte) error {
-	if len(tx) >= 24 {
+	if len(tx) >= 24 && string(tx[8:14]) == honestMark {
 		sent := time.Unix(0, int64(binary.BigEndian.Uint64(tx)))
 		d.mu.Lock()
 		d.lat = append(d.lat, time.Since(sent))
@@ -261,13 +261,17 @@ func (d *deliveries) validator(tx []byte) error {
 }
 
 // stampedTx is a transaction of size bytes (at least 24) carrying its send
-// time and 16 random bytes.
+// time, honestMark and 10 random bytes.
 func stampedTx(size int) []byte {
 	tx := make([]byte, max(size, 24))
 	binary.BigEndian.PutUint64(tx, uint64(time.Now().UnixNano()))
-	rand.Read(tx[8:24])
+	copy(tx[8:], honestMark)
+	rand.Read(tx[14:24])
 	return tx
 }
+
+// honestMark tells the honest pair's transactions from the attackers'.
+const honestMark = "honest"
 
 func (d *deliveries) count() int {
 	d.mu.Lock()

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"go.uber.org/goleak"
 
 	"github.com/switchyard-p2p/switchyard/mempool"
@@ -37,6 +39,7 @@ const (
 	victimStallEnv  = "SWITCHYARD_VICTIM_STALL"  // WithStallTimeouts for both, default the library's
 	victimPEXEnv    = "SWITCHYARD_VICTIM_PEX"    // ensure-peers period, default the library's
 	victimMinOutEnv = "SWITCHYARD_VICTIM_MINOUT" // minimum outbound peers, default the library's
+	victimConnsEnv  = "SWITCHYARD_VICTIM_CONNS"  // the resource manager's inbound connection limit, default the library's
 	victimStatEvery = 100 * time.Millisecond
 )
 
@@ -63,7 +66,22 @@ func victimMain() int {
 }
 
 func runVictim(ctx context.Context, cmds <-chan string) error {
-	swOpts := []p2p.Option{p2p.WithHostOptions(transport.WithListenAddrs(loopback), transport.WithNAT(false))}
+	hostOpts := []transport.Option{transport.WithListenAddrs(loopback), transport.WithNAT(false)}
+	if s := os.Getenv(victimConnsEnv); s != "" {
+		var n int
+		if _, err := fmt.Sscan(s, &n); err != nil {
+			return err
+		}
+		limits := rcmgr.DefaultLimits
+		libp2p.SetDefaultServiceLimits(&limits)
+		partial := rcmgr.PartialLimitConfig{System: rcmgr.ResourceLimits{ConnsInbound: rcmgr.LimitVal(n)}}
+		rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(partial.Build(limits.AutoScale())))
+		if err != nil {
+			return err
+		}
+		hostOpts = append(hostOpts, transport.WithResourceManager(rm))
+	}
+	swOpts := []p2p.Option{p2p.WithHostOptions(hostOpts...)}
 	if s := os.Getenv(victimStallEnv); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil {

@@ -375,20 +375,17 @@ func (pexA *PEXAgent) dialAndMark(addr *NetAddress) *Peer {
 	ctx, cancel := context.WithTimeout(pexA.ctx, pexA.sw.cfg.dialTimeout)
 	defer cancel()
 	p, err := pexA.sw.DialPeerContext(ctx, addr)
+	reached := err == nil || errors.Is(err, ErrSwitchDuplicatePeer)
+	notTried := errors.Is(err, ErrMaxPeers) || errors.Is(err, ErrSwitchStopped) || errors.Is(err, context.Canceled)
+	pexA.pacer.done(addr, reached, !reached && !notTried, time.Now())
 	switch {
 	case err == nil:
-		pexA.pacer.succeeded(addr)
 		pexA.book.MarkGood(addr)
 		return p
 	case errors.Is(err, ErrSwitchDuplicatePeer):
-		pexA.pacer.succeeded(addr)
 		pexA.book.MarkGood(addr)
-	case errors.Is(err, ErrMaxPeers), errors.Is(err, ErrSwitchStopped), errors.Is(err, context.Canceled):
 	case errors.Is(err, ErrNotSwitchyardPeer), errors.Is(err, ErrDialSelf):
-		pexA.pacer.failed(addr, time.Now())
 		pexA.book.MarkBad(addr)
-	default:
-		pexA.pacer.failed(addr, time.Now())
 	}
 	log.Debugf("pex dial %s: %s", addr, err)
 	return nil

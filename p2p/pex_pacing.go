@@ -83,12 +83,14 @@ const (
 	maxPacedEndpoints = 4096
 )
 
-// dialPacer decides whether an address may be dialed now. Safe for
-// concurrent use.
+// dialPacer decides whether an address may be dialed now: one dial at a
+// time per ip:port, none while its backoff lasts, and a rate per IP. Safe
+// for concurrent use.
 type dialPacer struct {
 	mu        sync.Mutex
 	perIP     map[string]*rate.Limiter
 	endpoints map[string]*endpointBackoff
+	inFlight  map[string]bool
 }
 
 type endpointBackoff struct {
@@ -97,50 +99,56 @@ type endpointBackoff struct {
 }
 
 func newDialPacer() *dialPacer {
-	return &dialPacer{perIP: map[string]*rate.Limiter{}, endpoints: map[string]*endpointBackoff{}}
+	return &dialPacer{perIP: map[string]*rate.Limiter{}, endpoints: map[string]*endpointBackoff{}, inFlight: map[string]bool{}}
 }
 
-// allow reports whether addr may be dialed now, and if so counts the dial.
-// An address without IP (a DNS name, say) is not paced by IP.
+// allow reports whether addr may be dialed now, and if so counts the dial,
+// which done must then end. An address without IP (a DNS name, say) is not
+// paced by IP.
 func (d *dialPacer) allow(addr *NetAddress, now time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ep := endpointKey(addr)
-	if b := d.endpoints[ep]; b != nil && now.Before(b.until) {
+	if b := d.endpoints[ep]; d.inFlight[ep] || b != nil && now.Before(b.until) {
 		return false
 	}
-	if addr.IP == nil {
-		return true
+	if addr.IP != nil {
+		ip := addr.IP.String()
+		lim := d.perIP[ip]
+		if lim == nil {
+			d.prune(now)
+			lim = rate.NewLimiter(rate.Every(dialsPerIPInterval), dialsPerIPBurst)
+			d.perIP[ip] = lim
+		}
+		if !lim.AllowN(now, 1) {
+			return false
+		}
 	}
-	ip := addr.IP.String()
-	lim := d.perIP[ip]
-	if lim == nil {
-		d.prune(now)
-		lim = rate.NewLimiter(rate.Every(dialsPerIPInterval), dialsPerIPBurst)
-		d.perIP[ip] = lim
-	}
-	return lim.AllowN(now, 1)
+	d.inFlight[ep] = true
+	return true
 }
 
-// failed backs addr's endpoint off; succeeded ends its backoff.
-func (d *dialPacer) failed(addr *NetAddress, now time.Time) {
+// done ends a dial that allow let through: a failed one backs addr's
+// endpoint off, a successful one ends its backoff, and one that did not
+// reach the endpoint (ok false and failed false) changes nothing.
+func (d *dialPacer) done(addr *NetAddress, ok, failed bool, now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ep := endpointKey(addr)
-	b := d.endpoints[ep]
-	if b == nil {
-		d.prune(now)
-		b = &endpointBackoff{next: endpointBackoffMin}
-		d.endpoints[ep] = b
+	delete(d.inFlight, ep)
+	switch {
+	case ok:
+		delete(d.endpoints, ep)
+	case failed:
+		b := d.endpoints[ep]
+		if b == nil {
+			d.prune(now)
+			b = &endpointBackoff{next: endpointBackoffMin}
+			d.endpoints[ep] = b
+		}
+		b.until = now.Add(b.next)
+		b.next = min(2*b.next, endpointBackoffMax)
 	}
-	b.until = now.Add(b.next)
-	b.next = min(2*b.next, endpointBackoffMax)
-}
-
-func (d *dialPacer) succeeded(addr *NetAddress) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.endpoints, endpointKey(addr))
 }
 
 // prune drops entries that no longer pace anything once the maps are full.
