@@ -1,0 +1,87 @@
+package p2p
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TestPEXNodesWithDifferentPeriodsStayPeersForTenMinutes runs, on a
+// simulated clock, nodes whose ensure-peers periods differ (the default
+// 30 s, 3 s, and 100 ms: a node that asks as fast as its loop allows) for
+// ten minutes. The protocol's pace does not depend on anyone's settings, so
+// no node refuses, drops or bans another, and the fast ones are served.
+func TestPEXNodesWithDifferentPeriodsStayPeersForTenMinutes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		periods := []time.Duration{30 * time.Second, 30 * time.Second, 3 * time.Second, 100 * time.Millisecond}
+		mn := mocknet.New()
+		defer mn.Close()
+		var sws []*Switch
+		var regs []*prometheus.Registry
+		events := make(chan interface{}, 100)
+		for i := range periods {
+			reg := prometheus.NewRegistry()
+			sw := NewSwitch(testChannels(), WithHost(mustGenPeer(t, mn)), WithMetrics(reg))
+			sw.AddEventListener("test", events)
+			if err := sw.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer sw.Stop()
+			book := NewAddrBook("", WithBookRoutabilityStrict(false))
+			if err := book.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer book.Stop()
+			for _, other := range sws { // a full mesh, so that every pair asks each other
+				if _, err := sw.DialPeerWithAddress(addrOf(t, other)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a := NewPEXAgent(sw, book, WithEnsurePeersPeriod(periods[i]))
+			if err := a.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer a.Stop()
+			sws, regs = append(sws, sw), append(regs, reg)
+		}
+		start := time.Now()
+		for time.Since(start) < 10*time.Minute {
+			select {
+			case ev := <-events:
+				if d, ok := ev.(SwitchEventDonePeer); ok {
+					t.Fatalf("after %s, %s was removed: %v", time.Since(start), d.Peer, d.Error)
+				}
+			case <-time.After(time.Second):
+			}
+		}
+		for i, sw := range sws {
+			if n := sw.Peers().Size(); n != len(sws)-1 {
+				t.Errorf("node %d (period %s) has %d peers after 10 min", i, periods[i], n)
+			}
+			if n := counterSum(t, regs[i], "switchyard_p2p_peer_penalties_total"); n != 0 {
+				t.Errorf("node %d (period %s) gave %v penalties", i, periods[i], n)
+			}
+		}
+	})
+}
+
+// counterSum adds up every series of the counter named name in reg.
+func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
