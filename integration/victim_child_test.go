@@ -40,6 +40,7 @@ const (
 	victimPEXEnv    = "SWITCHYARD_VICTIM_PEX"    // ensure-peers period, default the library's
 	victimMinOutEnv = "SWITCHYARD_VICTIM_MINOUT" // minimum outbound peers, default the library's
 	victimConnsEnv  = "SWITCHYARD_VICTIM_CONNS"  // the resource manager's inbound connection limit, default the library's
+	victimIngestEnv = "SWITCHYARD_VICTIM_INGEST" // "bytes/s,msgs/s", the mempool agent's ingest budget, default the library's
 	victimStatEvery = 100 * time.Millisecond
 )
 
@@ -116,7 +117,15 @@ func runVictim(ctx context.Context, cmds <-chan string) error {
 		return err
 	}
 	defer book.Stop()
-	agent := mempool.NewMempoolAgent(sw, nil)
+	var agentOpts []mempool.AgentOption
+	if s := os.Getenv(victimIngestEnv); s != "" {
+		var b, m int
+		if _, err := fmt.Sscanf(s, "%d,%d", &b, &m); err != nil {
+			return err
+		}
+		agentOpts = append(agentOpts, mempool.WithIngestBudget(b, m))
+	}
+	agent := mempool.NewMempoolAgent(sw, nil, agentOpts...)
 	agent.Start()
 	defer agent.Stop()
 	pex := p2p.NewPEXAgent(sw, book, pexOpts...)

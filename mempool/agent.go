@@ -157,7 +157,7 @@ func (a *MempoolAgent) take(peer *p2p.Peer, msg []byte) {
 	if ok, farOver := a.ingest(peer).admit(len(msg), time.Now()); !ok {
 		a.mem.stats.OverBudget.Add(1)
 		if farOver {
-			a.sw.Penalize(peer, p2p.PenaltyDisconnect, fmt.Errorf("%w: %d B/s and %d msgs/s", ErrIngestFlood, a.cfg.ingestBytes, a.cfg.ingestMsgs))
+			a.sw.Penalize(peer, p2p.PenaltyDisconnect, fmt.Errorf("%w of %.1f MiB/s and %d messages/s", ErrIngestFlood, float64(a.cfg.ingestBytes)/(1<<20), a.cfg.ingestMsgs))
 		}
 		return
 	}
