@@ -9,12 +9,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// TestPEXNodesWithDifferentPeriodsStayPeersForTenMinutes runs, on a
-// simulated clock, nodes whose ensure-peers periods differ (the default
+// TestSimulatedPEXNodesWithDifferentPeriodsStayPeersForTenMinutes runs, on
+// a simulated clock, nodes whose ensure-peers periods differ (the default
 // 30 s, 3 s, and 100 ms: a node that asks as fast as its loop allows) for
 // ten minutes. The protocol's pace does not depend on anyone's settings, so
-// no node refuses, drops or bans another, and the fast ones are served.
-func TestPEXNodesWithDifferentPeriodsStayPeersForTenMinutes(t *testing.T) {
+// no node refuses, drops or bans another.
+func TestSimulatedPEXNodesWithDifferentPeriodsStayPeersForTenMinutes(t *testing.T) {
+	skipSimulatedUnderRace(t)
 	synctest.Test(t, func(t *testing.T) {
 		periods := []time.Duration{30 * time.Second, 30 * time.Second, 3 * time.Second, 100 * time.Millisecond}
 		mn := mocknet.New()
@@ -84,4 +85,16 @@ func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// skipSimulatedUnderRace skips a test of mocknet under testing/synctest when
+// the race detector is on: Go 1.26's runtime then crashes, about once in a
+// hundred runs, with a segmentation fault in a bubble's timer code (in
+// (*timer).maybeRunChan, from the timer of mocknet's stream transport).
+// .ci/run runs these tests again without the race detector
+// (go test -run Simulated ./...).
+func skipSimulatedUnderRace(t *testing.T) {
+	if raceEnabled {
+		t.Skip("mocknet under testing/synctest crashes Go 1.26's race-enabled runtime now and then; .ci/run runs this test without -race")
+	}
 }
