@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -47,5 +49,41 @@ func TestReadmeDefencesTable(t *testing.T) {
 			return
 		}
 		t.Fatalf("README.md's defences table is not the code's; run go test ./integration -run TestReadmeDefencesTable -update-readme. Want:\n%s", table.String())
+	}
+}
+
+// TestProtocolTestsExist checks that every test PROTOCOL.md's table of
+// limits names (`pkg.TestName` or `pkg.FuzzName`) is a test of that
+// package.
+func TestProtocolTestsExist(t *testing.T) {
+	doc, err := os.ReadFile("../PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile("`([a-z0-9]+)\\.((?:Test|Fuzz)[A-Za-z0-9_]+)`").FindAllStringSubmatch(string(doc), -1)
+	if len(names) < 10 {
+		t.Fatalf("PROTOCOL.md names only %d tests", len(names))
+	}
+	for _, m := range names {
+		pkg, name := m[1], m[2]
+		files, err := filepath.Glob(filepath.Join("..", pkg, "*_test.go"))
+		if err != nil || len(files) == 0 {
+			t.Errorf("PROTOCOL.md names %s.%s: no package %s", pkg, name, pkg)
+			continue
+		}
+		found := false
+		for _, f := range files {
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(src, []byte("func "+name+"(")) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("PROTOCOL.md names %s.%s, which does not exist", pkg, name)
+		}
 	}
 }

@@ -138,6 +138,11 @@ func (m *MConnection) canSend(chID byte) bool {
 // machine, and slowness is no fault. The watchdog counts the wait as a
 // write that makes no progress (see sendChannel.run).
 func (m *MConnection) openStream(proto protocol.ID) (network.Stream, error) {
+	// Never redial a peer that went away: mocknet's NewStream dials even
+	// with WithNoDial.
+	if m.sw.host.Network().Connectedness(m.remote) != network.Connected {
+		return nil, fmt.Errorf("open %s: %w", proto, network.ErrNoConn)
+	}
 	s, err := m.sw.host.NewStream(network.WithNoDial(m.ctx, "channel stream"), m.remote, proto)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,151 @@
+package p2p
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+
+	"github.com/switchyard-p2p/switchyard/transport"
+)
+
+// TestThirdStreamOfAChannelIsReset: a peer may have two streams of one
+// channel open towards us (PROTOCOL.md §4.1); a third is reset unread, and
+// the peer is not punished: its first two streams keep delivering.
+func TestThirdStreamOfAChannelIsReset(t *testing.T) {
+	sws, mn := mockSwitchesNet(t, 1, testChannels)
+	sw := sws[0]
+	raw := rawHost(t, mn, ChannelProtocolID(DefaultNetwork, 0x10))
+	connectRaw(t, raw, sw)
+	proto := ChannelProtocolID(DefaultNetwork, 0x10)
+	var streams []network.Stream
+	for i := range 3 {
+		s, err := raw.NewStream(context.Background(), sw.Host().ID(), proto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Reset()
+		msg := append(binary.AppendUvarint(nil, 6), []byte("hello"+string(rune('0'+i)))...)
+		if _, err := s.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, s)
+		if i < 2 { // let the Switch take it before the next one
+			receiveN(t, sw, 0x10, 1, 5*time.Second)
+		}
+	}
+	var b [1]byte
+	if _, err := streams[2].Read(b[:]); !errors.Is(err, network.ErrReset) {
+		t.Fatalf("third stream: read %v, want a reset", err)
+	}
+	streams[0].Write(append(binary.AppendUvarint(nil, 5), "again"...))
+	mustEqual(t, receiveN(t, sw, 0x10, 1, 5*time.Second)[0].Bytes, []byte("again"))
+	if !sw.Peers().Has(raw.ID().String()) {
+		t.Fatal("the peer was stopped for a third stream")
+	}
+}
+
+// TestNonPeerConnectionsAreClosed: a host that speaks none of our channels
+// is disconnected soon after identify shows it, unless the Switch is told
+// to keep such connections.
+func TestNonPeerConnectionsAreClosed(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		sws, mn := mockSwitchesNet(t, 1, testChannels, WithNonPeerConnections(keep))
+		sw := sws[0]
+		stock := rawHost(t, mn, "/some/other/protocol/1.0.0")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stock.Connect(ctx, addrOf(t, sw).AddrInfo()); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if !keep {
+			waitFor(t, 5*time.Second, func() bool { return sw.Host().Network().Connectedness(stock.ID()) != network.Connected })
+			t.Logf("a host that speaks none of our channels was disconnected after %s", time.Since(start).Round(time.Millisecond))
+			continue
+		}
+		time.Sleep(3 * foreignGrace)
+		if sw.Host().Network().Connectedness(stock.ID()) != network.Connected {
+			t.Fatal("WithNonPeerConnections(true): the connection was closed")
+		}
+	}
+}
+
+// TestFrameThatCannotFitThePeersMemoryDisconnects: a frame that the peer's
+// memory budget cannot hold, even with nothing else of the peer's held,
+// waits for the read stall timeout, then the peer is disconnected (not
+// banned) with ErrPeerMemory.
+func TestFrameThatCannotFitThePeersMemoryDisconnects(t *testing.T) {
+	limits := rcmgr.PartialLimitConfig{PeerDefault: rcmgr.ResourceLimits{Memory: 1 << 20}}.Build(rcmgr.DefaultLimits.AutoScale())
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chans := func() []*ChannelDescriptor { return []*ChannelDescriptor{{Id: 0x10, RecvMessageCapacity: 4 << 20}} }
+	a := NewSwitch(chans(), WithStallTimeouts(time.Second, 500*time.Millisecond),
+		WithHostOptions(transport.WithListenAddrs("/ip4/127.0.0.1/tcp/0"), transport.WithResourceManager(rm)))
+	b := NewSwitch(chans(), WithHostOptions(transport.WithListenAddrs("/ip4/127.0.0.1/tcp/0")))
+	for _, sw := range []*Switch{a, b} {
+		if err := sw.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(sw.Stop)
+	}
+	events := make(chan interface{}, 10)
+	a.AddEventListener("test", events)
+	connectSwitches(t, b, a)
+	collect(t, events, 1, 5*time.Second)
+	if !b.Peers().List()[0].Send(0x10, ByteSlice(make([]byte, 2<<20))) {
+		t.Fatal("send failed")
+	}
+	done, _ := collect(t, events, 1, 10*time.Second)[0].(SwitchEventDonePeer)
+	if err, _ := done.Error.(error); !errors.Is(err, ErrPeerMemory) {
+		t.Fatalf("stopped for %v, want ErrPeerMemory", done.Error)
+	}
+	if a.bans.banned(done.Peer.ID) {
+		t.Fatal("the peer was banned for our memory limit")
+	}
+}
+
+// TestStalledFrameDisconnectsWithoutABan: a peer that begins a frame and
+// sends no more of it is disconnected after the read stall timeout, not
+// banned; one that is idle between frames is left alone.
+func TestStalledFrameDisconnectsWithoutABan(t *testing.T) {
+	sws, mn := mockSwitchesNet(t, 1, testChannels, WithStallTimeouts(time.Hour, 300*time.Millisecond))
+	sw := sws[0]
+	events := make(chan interface{}, 10)
+	sw.AddEventListener("test", events)
+	idle := rawHost(t, mn, ChannelProtocolID(DefaultNetwork, 0x10))
+	staller := rawHost(t, mn, ChannelProtocolID(DefaultNetwork, 0x10))
+	connectRaw(t, idle, sw)
+	connectRaw(t, staller, sw)
+	collect(t, events, 2, 5*time.Second)
+	proto := ChannelProtocolID(DefaultNetwork, 0x10)
+	for h, bytes := range map[host.Host][]byte{
+		idle:    append(binary.AppendUvarint(nil, 2), "ok"...),        // a whole frame, then nothing
+		staller: append(binary.AppendUvarint(nil, 100), "partial"...), // 7 bytes of 100
+	} {
+		s, err := h.NewStream(context.Background(), sw.Host().ID(), proto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Reset()
+		s.Write(bytes)
+	}
+	done, _ := collect(t, events, 1, 5*time.Second)[0].(SwitchEventDonePeer)
+	if err, _ := done.Error.(error); done.Peer.ID != staller.ID() || !errors.Is(err, ErrPeerStalled) {
+		t.Fatalf("%v stopped for %v, want the staller for ErrPeerStalled", done.Peer, done.Error)
+	}
+	if sw.bans.banned(staller.ID()) {
+		t.Fatal("a stalled peer was banned")
+	}
+	time.Sleep(time.Second)
+	if !sw.Peers().Has(idle.ID().String()) {
+		t.Fatal("an idle peer was stopped")
+	}
+}
