@@ -560,7 +560,6 @@ func TestAttackEightPEXSourcesCannotFillAFreshBook(t *testing.T) {
 		pexOpts: []p2p.PEXOption{p2p.WithEnsurePeersPeriod(time.Second)},
 	})
 	var answered atomic.Int32
-	var hostile []host.Host
 	for range 8 {
 		h := plainHost(t, false)
 		h.SetStreamHandler(wireTestCh, func(s network.Stream) { io.Copy(io.Discard, s); s.Reset() })
@@ -576,7 +575,6 @@ func TestAttackEightPEXSourcesCannotFillAFreshBook(t *testing.T) {
 			}
 			s.Close()
 		})
-		hostile = append(hostile, h)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := h.Connect(ctx, peer.AddrInfo{ID: fresh.sw.Host().ID(), Addrs: fresh.sw.Host().Addrs()}); err != nil {
 			t.Fatal(err)

@@ -179,12 +179,6 @@ func (m *MConnection) track(s network.Stream) bool {
 	return true
 }
 
-func (m *MConnection) untrack(s network.Stream) {
-	m.mu.Lock()
-	delete(m.streams, s)
-	m.mu.Unlock()
-}
-
 // addReader registers fr, the reader of an inbound stream of channel chID,
 // for the watchdog and for reset at stop. It fails with ErrPeerStopped, or
 // with ErrStreamLimit when the peer has maxInboundStreamsPerChannel streams

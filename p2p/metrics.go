@@ -84,6 +84,16 @@ func newMetrics(sw *Switch, reg prometheus.Registerer) (*metrics, error) {
 		}
 		return float64(n)
 	})
+	held := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: sub, Name: "peer_memory_bytes",
+		Help: "Bytes the peers make the Switch hold (queued to them, frames from them, their messages waiting for Receive), reserved in their resource-manager scopes.",
+	}, func() float64 {
+		var n int64
+		for _, p := range sw.peers.List() {
+			n += p.mconn.budget.held()
+		}
+		return float64(n)
+	})
 	recvQueues := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: ns, Subsystem: sub, Name: "recv_queue_messages",
 		Help: "Received messages waiting for Receive, all channels.",
@@ -103,7 +113,7 @@ func newMetrics(sw *Switch, reg prometheus.Registerer) (*metrics, error) {
 			recvMsgs:  msgs.WithLabelValues(ch, "received"),
 		}
 	}
-	m.collectors = []prometheus.Collector{m.peers, m.peerErrors, m.penalties, m.nonPeers, m.dials, bytes, msgs, queues, recvQueues}
+	m.collectors = []prometheus.Collector{m.peers, m.peerErrors, m.penalties, m.nonPeers, m.dials, bytes, msgs, queues, held, recvQueues}
 	for i, c := range m.collectors {
 		if err := reg.Register(c); err != nil {
 			for _, done := range m.collectors[:i] {
