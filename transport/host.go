@@ -56,6 +56,11 @@ func New(opts ...Option) (host.Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !s.sharePorts {
+		if err := checkPortsFree(listen); err != nil {
+			return nil, err
+		}
+	}
 	key, err := s.identity()
 	if err != nil {
 		return nil, err

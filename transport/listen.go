@@ -16,6 +16,33 @@ import (
 // listen address that does not parse or is not a TCP address on an IP.
 var ErrBadListenAddr = errors.New("transport: bad listen address")
 
+// ErrPortInUse is returned (wrapped) by New when a TCP port it is to listen
+// on is taken by another socket, unless WithPortSharing. go-libp2p listens
+// with SO_REUSEPORT, so without this check two processes on one port would
+// both start and share incoming connections at random.
+var ErrPortInUse = errors.New("transport: port already in use")
+
+// checkPortsFree binds each listen address with a fixed port, without
+// SO_REUSEPORT, and releases it at once: if another socket holds the port,
+// even one that allows sharing, the bind fails.
+func checkPortsFree(addrs []ma.Multiaddr) error {
+	for _, a := range addrs {
+		na, err := manet.ToNetAddr(a)
+		if err != nil {
+			continue
+		}
+		if tcp, ok := na.(*net.TCPAddr); !ok || tcp.Port == 0 {
+			continue
+		}
+		l, err := net.Listen("tcp", na.String())
+		if err != nil {
+			return fmt.Errorf("%w: %s (another node on this port? WithPortSharing shares it on purpose): %w", ErrPortInUse, a, err)
+		}
+		l.Close()
+	}
+	return nil
+}
+
 // ParseListenAddr turns a listen address as WithListenAddrs accepts it into a
 // TCP multiaddr: a multiaddr "/ip4|ip6/<ip>/tcp/<port>" is checked and
 // returned; "host:port" is converted, where host is an IP literal (IPv6 in

@@ -41,7 +41,7 @@ type Security int
 const (
 	// SecurityTLS is libp2p's TLS 1.3 handshake ("/tls/1.0.0"). It is the
 	// faster of the two on the hot path (~1.6 GB/s vs ~0.9 GB/s per stream on
-	// the reference machine, DESIGN.md §1) thanks to AES-GCM in hardware.
+	// a 2-core development machine) thanks to AES-GCM in hardware.
 	SecurityTLS Security = iota + 1
 	// SecurityNoise is libp2p's Noise XX handshake ("/noise"), which every
 	// libp2p implementation speaks, including js-libp2p in browsers.
@@ -79,6 +79,7 @@ type settings struct {
 	gater        connmgr.ConnectionGater
 	registerer   prometheus.Registerer
 	addrsFactory config.AddrsFactory
+	sharePorts   bool
 	extra        []libp2p.Option
 }
 
@@ -134,6 +135,17 @@ func WithListenAddrs(addrs ...string) Option {
 			return fmt.Errorf("%w: WithListenAddrs: %d addresses (at most %d)", ErrBadListenAddr, len(addrs), maxListenAddrCount)
 		}
 		s.listen = append([]string(nil), addrs...)
+		return nil
+	}
+}
+
+// WithPortSharing lets the host listen on a TCP port that another socket
+// already holds with SO_REUSEPORT (another process on the same port gets a
+// share of the incoming connections, chosen by the kernel). Default: New
+// fails with ErrPortInUse if a fixed listen port is taken.
+func WithPortSharing() Option {
+	return func(s *settings) error {
+		s.sharePorts = true
 		return nil
 	}
 }

@@ -189,11 +189,34 @@ func TestNewFailsCleanlyWhenThePortIsTaken(t *testing.T) {
 	if err == nil {
 		t.Fatal("a host listened on a port in use")
 	}
-	// go-libp2p's swarm formats the cause with %s, so only the text is left.
-	if !strings.Contains(err.Error(), "address already in use") {
-		t.Errorf("err = %v, want it to name the cause", err)
+	if !errors.Is(err, ErrPortInUse) || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("err = %v, want ErrPortInUse naming the cause", err)
 	}
 	// TestMain's goleak check shows the failed New left nothing running.
+}
+
+// TestSecondHostOnAPortFailsUnlessSharing: go-libp2p listens with
+// SO_REUSEPORT, so a second host on the same port would start and take a
+// share of the first one's connections; New refuses it unless asked to
+// share.
+func TestSecondHostOnAPortFailsUnlessSharing(t *testing.T) {
+	first, err := New(WithListenAddrs("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	addr := first.Addrs()[0].String()
+	if h, err := New(WithListenAddrs(addr)); !errors.Is(err, ErrPortInUse) {
+		if h != nil {
+			h.Close()
+		}
+		t.Fatalf("second host on %s: %v, want ErrPortInUse", addr, err)
+	}
+	shared, err := New(WithListenAddrs(addr), WithPortSharing())
+	if err != nil {
+		t.Fatalf("second host with WithPortSharing: %s", err)
+	}
+	shared.Close()
 }
 
 func TestNewFailsCleanlyOnConflictingLibp2pOptions(t *testing.T) {

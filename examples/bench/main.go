@@ -1,7 +1,7 @@
 // Command bench runs Switchyard's benchmarks (package
 // examples/bench/suite) in one process and prints one table: each Switch
 // figure beside its raw go-libp2p baseline measured in the same run, their
-// ratio, and the goal from DESIGN.md §8 with whether it is met.
+// ratio, and the project's goal for the case with whether it is met.
 //
 // Usage:
 //

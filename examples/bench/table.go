@@ -13,7 +13,7 @@ import (
 )
 
 // comparison is one line of the table: a Switch figure beside its baseline
-// measured in the same run, their ratio, and the DESIGN.md §8 goal.
+// measured in the same run, their ratio, and the project's goal for it.
 type comparison struct {
 	Case     string  `json:"case"`
 	Switch   float64 `json:"switch"`             // NaN when not measured

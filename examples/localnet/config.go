@@ -85,11 +85,17 @@ Flags:
 	return cfg, cfg.validate()
 }
 
+// maxNodes is the most nodes -n accepts: the demo runs every node in this
+// process.
+const maxNodes = 1000
+
 // validate checks that the configuration can run.
 func (c Config) validate() error {
 	switch {
 	case c.Nodes < 2:
 		return fmt.Errorf("%w: -n %d: need at least 2 nodes", errBadFlag, c.Nodes)
+	case c.Nodes > maxNodes:
+		return fmt.Errorf("%w: -n %d: at most %d nodes run in one process (each takes a few MiB and, over TCP, a few dozen file descriptors)", errBadFlag, c.Nodes, maxNodes)
 	case c.Txs < 1:
 		return fmt.Errorf("%w: -txs %d: need at least 1", errBadFlag, c.Txs)
 	case c.TxSize < 16:

@@ -178,7 +178,7 @@ func TestParseFlags(t *testing.T) {
 		t.Fatalf("defaults %+v, %v", def, err)
 	}
 	for _, args := range [][]string{
-		{"-n", "1"}, {"-txs", "0"}, {"-tx-size", "8"}, {"-rate", "-1"}, {"-timeout", "0s"},
+		{"-n", "1"}, {"-n", "100000"}, {"-txs", "0"}, {"-tx-size", "8"}, {"-rate", "-1"}, {"-timeout", "0s"},
 		{"-min-outbound", "0"}, {"-isolated", "20"}, {"-isolated", "-1"}, {"stray"},
 	} {
 		if _, err := parseFlags(args, io.Discard); !errors.Is(err, errBadFlag) {

@@ -19,6 +19,7 @@ var errBadFlag = errors.New("bad flag value")
 // config is what the flags set.
 type config struct {
 	ListenAddrs       []string          // -listen
+	SharePort         bool              // -share-port
 	KeyFile           string            // -key
 	BookFile          string            // -book
 	Seeds             []*p2p.NetAddress // -seeds
@@ -66,6 +67,7 @@ Flags:
 	}
 	listen := fs.String("listen", strings.Join(cfg.ListenAddrs, ","),
 		`listen addresses, comma-separated: multiaddrs ("/ip4/127.0.0.1/tcp/26656") or host:port ("127.0.0.1:0")`)
+	fs.BoolVar(&cfg.SharePort, "share-port", false, "listen even if another process holds the port (the kernel then splits incoming connections between them)")
 	fs.StringVar(&cfg.KeyFile, "key", "", "identity key file, created if missing (default: a new identity every run)")
 	fs.StringVar(&cfg.BookFile, "book", "", "address book file, loaded at start and saved at exit (default: in memory only)")
 	seeds := fs.String("seeds", "", `seed addresses, comma-separated ("<peerID>@ip:port", "ip:port" or a multiaddr); added to the address book`)

@@ -21,9 +21,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	logging "github.com/ipfs/go-log/v2"
 )
 
 func main() {
+	// Warnings (a world-readable key file, say) are worth seeing by default;
+	// GOLOG_LOG_LEVEL still decides when it is set.
+	if os.Getenv("GOLOG_LOG_LEVEL") == "" {
+		logging.SetLogLevelRegex("switchyard/.*", "warn")
+	}
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)

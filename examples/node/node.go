@@ -38,7 +38,7 @@ type txEvent struct {
 //
 // The goroutine reading stdin ends at the end of stdin (or at the first line
 // after run returned): a blocked read cannot be interrupted.
-func run(ctx context.Context, cfg *config, stdin io.Reader, stdout io.Writer) error {
+func run(ctx context.Context, cfg *config, stdin io.Reader, stdout io.Writer) (err error) {
 	// Everything started is stopped, in reverse order, on the way out.
 	var stops []func()
 	defer func() {
@@ -55,10 +55,21 @@ func run(ctx context.Context, cfg *config, stdin io.Reader, stdout io.Writer) er
 		return fmt.Errorf("address book: %w", err)
 	}
 	stops = append(stops, func() {
-		book.Stop()
-		if cfg.BookFile != "" {
-			fmt.Fprintf(stdout, "address book saved to %s (%d addresses)\n", cfg.BookFile, book.Size())
+		if cfg.BookFile == "" {
+			book.Stop()
+			return
 		}
+		n := book.Size()
+		saveErr := book.Save()
+		book.Stop()
+		if saveErr != nil {
+			fmt.Fprintf(stdout, "address book NOT saved to %s: %s (its %d addresses are lost)\n", cfg.BookFile, saveErr, n)
+			if err == nil {
+				err = fmt.Errorf("save the address book: %w", saveErr)
+			}
+			return
+		}
+		fmt.Fprintf(stdout, "address book saved to %s (%d addresses)\n", cfg.BookFile, n)
 	})
 	if err := book.LoadErr(); err != nil {
 		fmt.Fprintf(stdout, "address book: %s (starting with what could be kept)\n", err)
@@ -67,6 +78,9 @@ func run(ctx context.Context, cfg *config, stdin io.Reader, stdout io.Writer) er
 		fmt.Fprintf(stdout, "address book %s: %d addresses\n", cfg.BookFile, book.Size())
 	}
 	hostOpts := []transport.Option{transport.WithListenAddrs(cfg.ListenAddrs...)}
+	if cfg.SharePort {
+		hostOpts = append(hostOpts, transport.WithPortSharing())
+	}
 	if cfg.KeyFile != "" {
 		hostOpts = append(hostOpts, transport.WithKeyFile(cfg.KeyFile))
 	}
@@ -100,6 +114,18 @@ func run(ctx context.Context, cfg *config, stdin io.Reader, stdout io.Writer) er
 		if err := book.AddAddress(seed, nil); err != nil {
 			fmt.Fprintf(stdout, "seed %s not added: %s\n", seed, err)
 		}
+	}
+	// Dial the seeds now, to say at once whether they answer (PEX keeps
+	// dialing from the book afterwards).
+	seedResults := make(chan string, len(cfg.Seeds))
+	for _, seed := range cfg.Seeds {
+		go func() {
+			if _, err := sw.DialPeerContext(ctx, seed); err != nil && !errors.Is(err, p2p.ErrSwitchDuplicatePeer) {
+				seedResults <- fmt.Sprintf("seed %s not reached: %s", seed, err)
+			} else {
+				seedResults <- fmt.Sprintf("seed %s connected", seed)
+			}
+		}()
 	}
 
 	pex := p2p.NewPEXAgent(sw, book, p2p.WithSeedMode(cfg.SeedMode),
@@ -164,13 +190,15 @@ func run(ctx context.Context, cfg *config, stdin io.Reader, stdout io.Writer) er
 			}
 		case ev := <-events:
 			printEvent(stdout, sw, ev)
+		case res := <-seedResults:
+			fmt.Fprintln(stdout, res)
 		case tx := <-admitted:
 			fmt.Fprintf(stdout, "tx %x (%d bytes): %s\n", tx.hash[:6], len(tx.tx), preview(tx.tx))
 		case <-status:
 			out, in, dialing := sw.NumPeers()
 			st := mem.Stats()
-			fmt.Fprintf(stdout, "status: peers %d out, %d in, %d dialing; book %d; mempool %d txs (received %d, duplicate %d, invalid %d, gossiped %d)\n",
-				out, in, dialing, book.Size(), mem.Size(), st.Received.Load(), st.Duplicate.Load(), st.Invalid.Load(), st.Gossiped.Load())
+			fmt.Fprintf(stdout, "status: peers %d out, %d in, %d dialing; book %d; mempool %d txs (received %d, duplicate %d, invalid %d, gossiped %d, evicted %d, over budget %d)\n",
+				out, in, dialing, book.Size(), mem.Size(), st.Received.Load(), st.Duplicate.Load(), st.Invalid.Load(), st.Gossiped.Load(), st.Evicted.Load(), st.OverBudget.Load())
 		}
 	}
 }

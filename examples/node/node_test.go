@@ -133,7 +133,7 @@ func TestTwoNodesOneSeedingTheOtherGossipATypedTx(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.out.await(t, `tx [0-9a-f]{12} \(12 bytes\): "hello from a"`)
-	a.out.await(t, `status: peers \d+ out, 1 in, .* gossiped 1\)`)
+	a.out.await(t, `status: peers \d+ out, 1 in, .* gossiped 1, `)
 
 	resp, err := http.Get(metricsURL)
 	if err != nil {
