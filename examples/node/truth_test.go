@@ -15,7 +15,7 @@ import (
 
 // runUntilReady runs the node with cfg until it is ready, then stops it and
 // returns what run returned and printed.
-func runUntilReady(t *testing.T, cfg *config, extra func(*output)) (error, string) {
+func runUntilReady(t *testing.T, cfg *config, extra func(*output)) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r, w := io.Pipe()
@@ -28,7 +28,8 @@ func runUntilReady(t *testing.T, cfg *config, extra func(*output)) (error, strin
 	}
 	cancel()
 	w.Close()
-	return <-done, out.String()
+	err := <-done
+	return out.String(), err
 }
 
 // TestBookThatCannotBeSavedFailsTheRun: a book file whose directory does
@@ -37,7 +38,7 @@ func runUntilReady(t *testing.T, cfg *config, extra func(*output)) (error, strin
 func TestBookThatCannotBeSavedFailsTheRun(t *testing.T) {
 	cfg := localConfig(t.TempDir(), "a")
 	cfg.BookFile = filepath.Join(t.TempDir(), "nodir", "book.json")
-	err, out := runUntilReady(t, cfg, nil)
+	out, err := runUntilReady(t, cfg, nil)
 	if err == nil || !strings.Contains(out, "address book NOT saved to "+cfg.BookFile) || strings.Contains(out, "address book saved") {
 		t.Fatalf("run returned %v; output:\n%s", err, out)
 	}
@@ -47,7 +48,7 @@ func TestBookThatCannotBeSavedFailsTheRun(t *testing.T) {
 // exists, even one with no address in it.
 func TestBookIsSavedEvenWhenEmpty(t *testing.T) {
 	cfg := localConfig(t.TempDir(), "a")
-	err, out := runUntilReady(t, cfg, nil)
+	out, err := runUntilReady(t, cfg, nil)
 	if err != nil || !strings.Contains(out, "address book saved to "+cfg.BookFile+" (0 addresses)") {
 		t.Fatalf("run returned %v; output:\n%s", err, out)
 	}
@@ -68,7 +69,7 @@ func TestTakenPortFailsTheRun(t *testing.T) {
 		t.Fatalf("second node on %s: %v, want ErrPortInUse", addr, err)
 	}
 	cfg.SharePort = true
-	if err, out := runUntilReady(t, cfg, nil); err != nil {
+	if out, err := runUntilReady(t, cfg, nil); err != nil {
 		t.Fatalf("with -share-port: %s\n%s", err, out)
 	}
 }
