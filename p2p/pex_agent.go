@@ -45,6 +45,7 @@ type PEXAgent struct {
 	svc  *pexcompat.Service
 
 	events  chan interface{}
+	kick    chan struct{} // new addresses: run ensurePeers now
 	quit    chan struct{}
 	ctx     context.Context // canceled by Stop: ends dials and requests in flight
 	cancel  context.CancelFunc
@@ -178,7 +179,20 @@ func (pexA *PEXAgent) RequestPEXContext(ctx context.Context, peer *Peer) ([]*Net
 		}
 		return nil, err
 	}
-	return pexA.addToBook(infos, peer), nil
+	added := pexA.addToBook(infos, peer)
+	if len(added) > 0 {
+		pexA.kickEnsurePeers()
+	}
+	return added, nil
+}
+
+// kickEnsurePeers makes the ensure-peers loop run now (if it is below its
+// target, it dials the addresses just learnt instead of at its next round).
+func (pexA *PEXAgent) kickEnsurePeers() {
+	select {
+	case pexA.kick <- struct{}{}:
+	default:
+	}
 }
 
 // SendAddrs sends addrs to peer unasked (an announcement), in the
@@ -263,6 +277,9 @@ func (pexA *PEXAgent) onDonePeer(p *Peer) {
 }
 
 // ensurePeersRoutine tops up outbound peers now and every period.
+// While below its target it runs at least every belowTargetPeriod, and at
+// once when new addresses come in; the pace of its requests to each peer
+// stays PEXAgent.RequestPEX's.
 func (pexA *PEXAgent) ensurePeersRoutine() {
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -271,11 +288,31 @@ func (pexA *PEXAgent) ensurePeersRoutine() {
 		case <-pexA.quit:
 			return
 		case <-t.C:
+		case <-pexA.kick:
+			if !pexA.belowTarget() {
+				continue
+			}
+			t.Stop()
 		}
 		pexA.ensurePeers()
+		period := pexA.cfg.ensurePeersPeriod
+		if pexA.belowTarget() {
+			period = min(period, belowTargetPeriod)
+		}
 		// A little jitter keeps a network started at once from pulsing.
-		t.Reset(pexA.cfg.ensurePeersPeriod + rand.N(pexA.cfg.ensurePeersPeriod/10+1))
+		t.Reset(period + rand.N(period/10+1))
 	}
+}
+
+// belowTargetPeriod is the longest the ensure-peers loop waits while the
+// node has fewer outbound peers than its target.
+const belowTargetPeriod = time.Second
+
+// belowTarget reports whether the node has fewer outbound peers than it
+// keeps.
+func (pexA *PEXAgent) belowTarget() bool {
+	out, _, _ := pexA.sw.NumPeers()
+	return out < min(pexA.cfg.minOutbound, pexA.sw.cfg.maxOutbound)
 }
 
 // ensurePeers dials book addresses until the outbound minimum is met, and
