@@ -74,6 +74,7 @@ func NewPEXAgent(sw *Switch, book *AddrBook, opts ...PEXOption) *PEXAgent {
 		book:        book,
 		cfg:         cfg,
 		events:      make(chan interface{}, 64),
+		kick:        make(chan struct{}, 1),
 		quit:        make(chan struct{}),
 		dialing:     map[string]bool{},
 		askedGroups: map[string]time.Time{},
