@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 
 	"github.com/switchyard-p2p/switchyard/transport"
@@ -147,5 +149,66 @@ func TestStalledFrameDisconnectsWithoutABan(t *testing.T) {
 	time.Sleep(time.Second)
 	if !sw.Peers().Has(idle.ID().String()) {
 		t.Fatal("an idle peer was stopped")
+	}
+}
+
+// TestStopIsAGracefulCloseOnTheWire: what a stopping Switch had queued
+// reaches the peer, and each of its channel streams then ends with a clean
+// end of stream (a FIN, not a reset), before the connection closes.
+func TestStopIsAGracefulCloseOnTheWire(t *testing.T) {
+	a := NewSwitch(testChannels(), WithHostOptions(transport.WithListenAddrs("/ip4/127.0.0.1/tcp/0")))
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	b, err := transport.New(transport.WithListenAddrs("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	type ending struct {
+		frames int
+		err    error
+	}
+	ended := make(chan ending, 3)
+	for _, d := range testChannels() {
+		b.SetStreamHandler(ChannelProtocolID(DefaultNetwork, d.Id), func(s network.Stream) {
+			fr := newFrameReader(s, 4096, 1<<20)
+			n := 0
+			for {
+				if _, err := fr.next(); err != nil {
+					ended <- ending{n, err}
+					s.Close()
+					return
+				}
+				n++
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.Connect(ctx, peer.AddrInfo{ID: a.Host().ID(), Addrs: a.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() bool { return a.Peers().Size() == 1 })
+	p := a.Peers().List()[0]
+	const perChannel = 50
+	for _, d := range testChannels() {
+		for i := range perChannel {
+			if !p.TrySend(d.Id, ByteSlice(make([]byte, 1000+i))) {
+				t.Fatal("TrySend failed")
+			}
+		}
+	}
+	a.Stop()
+	for range testChannels() {
+		select {
+		case e := <-ended:
+			if e.err != io.EOF || e.frames != perChannel {
+				t.Errorf("a channel stream ended with %v after %d frames, want io.EOF after %d", e.err, e.frames, perChannel)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a channel stream did not end")
+		}
 	}
 }

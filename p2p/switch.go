@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchyard-p2p/switchyard/transport"
+	"github.com/switchyard-p2p/switchyard/transport/yamux4"
 )
 
 // Switch manages peers and carries the messages of its channels to and from
@@ -186,11 +187,15 @@ func (sw *Switch) start() error {
 	return nil
 }
 
-// Stop disconnects every peer (each gets its SwitchEventDonePeer): it closes
-// the connections to them, on a host given with WithHost too. It unblocks
-// Receive and blocked sends (they return false), removes the Switch's
-// handlers from the host (and closes the host if the Switch built it), and
-// returns when every goroutine the Switch started has ended. Idempotent.
+// Stop disconnects every peer (each gets its SwitchEventDonePeer), as
+// gracefully as the peers let it (PROTOCOL.md §4.4): it sends a yamux
+// GoAway on each peer's connections, writes what is queued on each channel,
+// half-closes the channel streams and waits, at most stopGrace (2 s) in all,
+// for the peers to have read everything; then it closes the connections, on
+// a host given with WithHost too. It unblocks Receive and blocked sends
+// (they return false), removes the Switch's handlers from the host (and
+// closes the host if the Switch built it), and returns when every
+// goroutine the Switch started has ended. Idempotent.
 func (sw *Switch) Stop() {
 	if sw.state.Swap(stateStopped) == stateStopped {
 		return
@@ -211,8 +216,10 @@ func (sw *Switch) Stop() {
 	sw.mu.Lock() // peers admitted before the state changed are in the set now
 	peers := sw.peers.List()
 	sw.mu.Unlock()
-	// Connections close before streams end, so that the remote sees a
-	// disconnect rather than streams failing on a live connection.
+	sw.flushPeers(peers)
+	// Connections close before what is left of the streams is reset, so that
+	// the remote sees a disconnect rather than streams failing on a live
+	// connection.
 	if sw.ownsHost {
 		sw.host.Network().Close()
 	} else {
@@ -239,6 +246,29 @@ func (sw *Switch) Stop() {
 		sw.metrics.unregister()
 	}
 	log.Info("switch stopped")
+}
+
+// stopGrace bounds the graceful part of Stop.
+const stopGrace = 2 * time.Second
+
+// flushPeers sends a GoAway on the connections of peers, then lets their
+// channels write what is queued and end their streams with a FIN each, and
+// waits for the remotes to answer each FIN (all of them have read what was
+// sent), or stopGrace. The GoAway is queued before the FINs, so a FIN
+// answered shows it was delivered.
+func (sw *Switch) flushPeers(peers []*Peer) {
+	var wg sync.WaitGroup
+	for _, p := range peers {
+		for _, c := range sw.host.Network().ConnsToPeer(p.ID) {
+			yamux4.GoAway(c)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.mconn.stopGracefully(stopGrace)
+		}()
+	}
+	wg.Wait()
 }
 
 // spawn runs f in a goroutine owned by the Switch (Stop waits for it); it

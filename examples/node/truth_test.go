@@ -1,13 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-varint"
 
 	"github.com/switchyard-p2p/switchyard/p2p"
 	"github.com/switchyard-p2p/switchyard/transport"
@@ -84,4 +91,70 @@ func TestUnreachableSeedIsReported(t *testing.T) {
 	}
 	cfg.Seeds = []*p2p.NetAddress{seed}
 	runUntilReady(t, cfg, func(out *output) { out.await(t, `seed \S+ not reached: `) })
+}
+
+// TestInterruptIsAGracefulCloseForPeers: a node stopped as by Ctrl-C
+// writes what it had queued for a peer, then ends its stream with a clean
+// end of stream (not a reset).
+func TestInterruptIsAGracefulCloseForPeers(t *testing.T) {
+	cfg := localConfig(t.TempDir(), "a")
+	ctx, cancel := context.WithCancel(context.Background())
+	r, w := io.Pipe()
+	out := &output{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, r, out) }()
+	addr := out.await(t, `listening on (/ip4/127\.0\.0\.1/tcp/\d+/p2p/\S+)`)[1]
+
+	b, err := transport.New(transport.WithListenAddrs("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	type ending struct {
+		txs int
+		err error
+	}
+	ended := make(chan ending, 1)
+	b.SetStreamHandler(p2p.ChannelProtocolID(cfg.Network, 0x30), func(s network.Stream) {
+		br := bufio.NewReader(s)
+		n := 0
+		for {
+			size, err := varint.ReadUvarint(br)
+			if err == nil {
+				_, err = io.ReadFull(br, make([]byte, size))
+			}
+			if err != nil {
+				ended <- ending{n, err}
+				s.Close()
+				return
+			}
+			n++
+		}
+	})
+	info, err := peer.AddrInfoFromString(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Connect(context.Background(), *info); err != nil {
+		t.Fatal(err)
+	}
+	out.await(t, `peer \+ `)
+	for i := range 20 {
+		fmt.Fprintf(w, "tx %d\n", i)
+	}
+	out.await(t, `"tx 19"`)
+	cancel() // as Ctrl-C does
+	w.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-ended:
+		if e.err != io.EOF || e.txs == 0 {
+			t.Fatalf("the peer's stream ended with %v after %d txs, want a clean end of stream after some", e.err, e.txs)
+		}
+		t.Logf("the peer got %d txs, then end of stream", e.txs)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the peer's stream did not end")
+	}
 }

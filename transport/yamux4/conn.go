@@ -59,3 +59,17 @@ func (c *conn) AcceptStream() (network.MuxedStream, error) {
 func (c *conn) yamux() *yamux.Session {
 	return (*yamux.Session)(c)
 }
+
+// GoAway sends a yamux GoAway frame on c, a connection (network.Conn or
+// network.MuxedConn) muxed by this package, and reports whether it could:
+// false for another muxer's connection (or mocknet's). The remote then opens
+// no new streams on c; streams already open go on. The frame is queued
+// after everything written on c so far and before anything written after:
+// a stream FIN sent after it, once answered, shows that it was delivered.
+func GoAway(c interface{ As(target any) bool }) bool {
+	var s *yamux.Session
+	if !c.As(&s) {
+		return false
+	}
+	return s.GoAway() == nil
+}

@@ -261,3 +261,94 @@ func TestStreamIsRefusedWhenThePeerScopeIsOutOfMemory(t *testing.T) {
 		t.Fatalf("stream over an exhausted scope: read err %v, want network.ErrReset", err)
 	}
 }
+
+// recordingConn keeps a copy of what it reads.
+type recordingConn struct {
+	net.Conn
+	mu   sync.Mutex
+	read bytes.Buffer
+}
+
+func (r *recordingConn) Read(p []byte) (int, error) {
+	n, err := r.Conn.Read(p)
+	r.mu.Lock()
+	r.read.Write(p[:n])
+	r.mu.Unlock()
+	return n, err
+}
+
+// TestGoAwayReachesTheRemoteBeforeLaterFrames: a GoAway is delivered
+// ahead of what is written after it (here a stream's data and FIN), and the
+// remote can no longer open streams.
+func TestGoAwayReachesTheRemoteBeforeLaterFrames(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := l.Accept()
+		accepted <- c
+	}()
+	cc, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := &recordingConn{Conn: <-accepted}
+	client, err := DefaultTransport.NewConn(cc, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := DefaultTransport.NewConn(sc, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	if !GoAway(client) {
+		t.Fatal("GoAway on a yamux v4 connection failed")
+	}
+	s, err := client.OpenStream(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write([]byte("after"))
+	s.CloseWrite()
+	in, err := server.AcceptStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(in); err != nil || string(b) != "after" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	sc.mu.Lock()
+	wire := bytes.Clone(sc.read.Bytes())
+	sc.mu.Unlock()
+	goAway := -1
+	for i := 0; i+12 <= len(wire); { // walk the frames: version, type, flags(2), stream(4), length(4)
+		if wire[i+1] == 3 {
+			goAway = i
+			break
+		}
+		n := 12
+		if wire[i+1] == 0 { // data frames carry length bytes of body
+			n += int(uint32(wire[i+8])<<24 | uint32(wire[i+9])<<16 | uint32(wire[i+10])<<8 | uint32(wire[i+11]))
+		}
+		i += n
+	}
+	if goAway < 0 {
+		t.Fatalf("no GoAway frame reached the remote: % x", wire)
+	}
+	if _, err := server.OpenStream(context.Background()); err == nil {
+		t.Fatal("the remote opened a stream after a GoAway")
+	}
+	if GoAway(fakeConn{}) {
+		t.Fatal("GoAway on a connection of another muxer reported success")
+	}
+}
+
+// fakeConn is a connection of no muxer of ours.
+type fakeConn struct{}
+
+func (fakeConn) As(any) bool { return false }
