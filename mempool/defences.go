@@ -14,7 +14,7 @@ func Defences() []p2p.Defence {
 	return []p2p.Defence{
 		{Limit: "transactions in the pool",
 			Default:  fmt.Sprintf("%d and %s (WithLimits)", DefaultMaxTxs, mib(DefaultMaxBytes)),
-			Exceeded: "the oldest are evicted (they stay in the seen-cache)"},
+			Exceeded: "the oldest of the origin (the peer that sent them first, or this node) that holds the most are evicted: a flood replaces the flooder's own (evicted ones stay in the seen-cache)"},
 		{Limit: "size of one transaction",
 			Default:  fmt.Sprintf("%s (ChannelDescriptor(maxTxBytes), WithLimits)", mib(DefaultMaxTxBytes)),
 			Exceeded: "a larger message is over MempoolCh's size: ban; a tx over this pool's own, smaller cap: dropped"},

@@ -1,10 +1,12 @@
 package mempool
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -54,20 +56,24 @@ func WithLimits(maxTxs, maxBytes, maxTxBytes int) Option {
 func WithCacheSize(n int) Option { return func(m *Mempool) { m.cache = newHashCache(n) } }
 
 // Mempool holds transactions in arrival order, at most a count and a total
-// size of them: when a new one does not fit, the oldest are evicted, so a
-// pool whose transactions are never committed (Update) keeps taking new ones
-// instead of refusing everything once full. It is safe for concurrent use.
+// size of them. When a new one does not fit, it evicts the oldest of the
+// origin that holds the most bytes of the pool (the peer that first sent
+// them, or this node for its own): a pool whose transactions are never
+// committed (Update) keeps taking new ones instead of refusing everything
+// once full, and one peer that floods it replaces its own transactions,
+// not everyone's. It is safe for concurrent use.
 type Mempool struct {
 	validate                     ValidateFunc
 	maxTxs, maxBytes, maxTxBytes int
 
-	mu      sync.Mutex
-	txs     []*entry // by seq
-	byHash  map[TxHash]*entry
-	bytes   int
-	nextSeq uint64
-	cache   *hashCache
-	added   chan struct{} // closed and replaced at every AddTx
+	mu       sync.Mutex
+	txs      []*entry // by seq
+	byHash   map[TxHash]*entry
+	byOrigin map[string]*origin
+	bytes    int
+	nextSeq  uint64
+	cache    *hashCache
+	added    chan struct{} // closed and replaced at every AddTx
 
 	stats Stats
 }
@@ -78,9 +84,18 @@ type entry struct {
 	hash TxHash
 	msg  []byte // the transaction as a message of MempoolCh: its type byte, then tx
 	tx   []byte // msg[1:]
+	// origin is who first gave the pool the transaction: a peer's key, or
+	// "" for this node.
+	origin string
 	// have is who has the transaction: the peers it came from or went to
 	// (by Peer.Key). Guarded by Mempool.mu.
 	have map[string]struct{}
+}
+
+// origin is what one origin holds in the pool.
+type origin struct {
+	count, bytes int
+	entries      []*entry // by seq; may also hold entries no longer in the pool
 }
 
 // Stats counts what the pool and its agent did.
@@ -102,6 +117,7 @@ func NewMempool(opts ...Option) *Mempool {
 		maxBytes:   DefaultMaxBytes,
 		maxTxBytes: DefaultMaxTxBytes,
 		byHash:     map[TxHash]*entry{},
+		byOrigin:   map[string]*origin{},
 		cache:      newHashCache(DefaultCacheSize),
 		added:      make(chan struct{}),
 	}
@@ -117,8 +133,9 @@ func NewMempool(opts ...Option) *Mempool {
 // evicting the oldest transactions if the pool is at a cap.
 func (m *Mempool) AddTx(tx []byte) error { return m.addTx(tx, "") }
 
-// addTx adds tx, recording that peer key from (if any) has it. For a
-// transaction already seen it records from and returns ErrTxInCache.
+// addTx adds tx, recording that peer from (a connection's tag, "key#n", or
+// "" for this node) has it. For a transaction already seen it records from
+// and returns ErrTxInCache.
 func (m *Mempool) addTx(tx []byte, from string) error {
 	if len(tx) > m.maxTxBytes {
 		return fmt.Errorf("%w: %d bytes (max %d)", ErrTxTooLarge, len(tx), m.maxTxBytes)
@@ -140,7 +157,8 @@ func (m *Mempool) addTx(tx []byte, from string) error {
 	}
 	m.evictLocked(len(tx))
 	msg := append([]byte{msgTypeTx}, tx...)
-	e := &entry{seq: m.nextSeq, hash: h, msg: msg, tx: msg[1:], have: map[string]struct{}{}}
+	key, _, _ := strings.Cut(from, "#")
+	e := &entry{seq: m.nextSeq, hash: h, msg: msg, tx: msg[1:], origin: key, have: map[string]struct{}{}}
 	if from != "" {
 		e.have[from] = struct{}{}
 	}
@@ -148,27 +166,69 @@ func (m *Mempool) addTx(tx []byte, from string) error {
 	m.txs = append(m.txs, e)
 	m.byHash[h] = e
 	m.bytes += len(tx)
+	o := m.byOrigin[key]
+	if o == nil {
+		o = &origin{}
+		m.byOrigin[key] = o
+	}
+	o.count++
+	o.bytes += len(tx)
+	o.entries = append(o.entries, e)
 	m.cache.add(h)
 	close(m.added)
 	m.added = make(chan struct{})
 	return nil
 }
 
-// evictLocked removes the oldest transactions until one of size bytes fits
-// both caps. Evicted transactions stay in the seen-cache.
+// evictLocked evicts until a transaction of size bytes fits both caps: each
+// time the oldest transaction of the origin that holds the most bytes.
+// Evicted transactions stay in the seen-cache.
 func (m *Mempool) evictLocked(size int) {
-	n := 0
-	for n < len(m.txs) && (len(m.txs)-n >= m.maxTxs || m.bytes+size > m.maxBytes) {
-		e := m.txs[n]
-		delete(m.byHash, e.hash)
-		m.bytes -= len(e.tx)
-		n++
+	for len(m.txs) > 0 && (len(m.txs) >= m.maxTxs || m.bytes+size > m.maxBytes) {
+		var top *origin
+		for _, o := range m.byOrigin {
+			if top == nil || o.bytes > top.bytes || o.bytes == top.bytes && o.count > top.count {
+				top = o
+			}
+		}
+		for len(top.entries) > 0 && m.byHash[top.entries[0].hash] != top.entries[0] {
+			top.popFront() // removed meanwhile (Update)
+		}
+		if len(top.entries) == 0 {
+			return // unreachable while the counts are right
+		}
+		m.removeLocked(top.entries[0])
+		m.stats.Evicted.Add(1)
 	}
-	if n > 0 {
-		clear(m.txs[:n])
-		m.txs = m.txs[n:]
-		m.stats.Evicted.Add(uint64(n))
+}
+
+// removeLocked takes e out of the pool.
+func (m *Mempool) removeLocked(e *entry) {
+	delete(m.byHash, e.hash)
+	m.bytes -= len(e.tx)
+	if i, ok := slices.BinarySearchFunc(m.txs, e.seq, func(x *entry, seq uint64) int { return cmp.Compare(x.seq, seq) }); ok {
+		m.txs = slices.Delete(m.txs, i, i+1)
 	}
+	o := m.byOrigin[e.origin]
+	o.bytes -= len(e.tx)
+	if o.count--; o.count == 0 {
+		delete(m.byOrigin, e.origin)
+		return
+	}
+	switch {
+	case o.entries[0] == e:
+		o.popFront()
+	case len(o.entries) > 2*o.count: // drop the entries removed out of order
+		o.entries = slices.DeleteFunc(o.entries, func(x *entry) bool { return m.byHash[x.hash] != x })
+	}
+}
+
+// popFront drops the first entry, and the array's reference to it (which
+// would otherwise keep its transaction in memory until the array is
+// reallocated).
+func (o *origin) popFront() {
+	o.entries[0] = nil
+	o.entries = o.entries[1:]
 }
 
 // Reap returns up to n transactions, oldest first (n < 0: all). They stay in
@@ -191,18 +251,12 @@ func (m *Mempool) Reap(n int) [][]byte {
 func (m *Mempool) Update(committed [][]byte) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	gone := map[TxHash]bool{}
 	for _, tx := range committed {
 		h := HashTx(tx)
 		m.cache.add(h)
 		if e := m.byHash[h]; e != nil {
-			gone[h] = true
-			delete(m.byHash, h)
-			m.bytes -= len(e.tx)
+			m.removeLocked(e)
 		}
-	}
-	if len(gone) > 0 {
-		m.txs = slices.DeleteFunc(m.txs, func(e *entry) bool { return gone[e.hash] })
 	}
 }
 

@@ -3,6 +3,7 @@ package p2p
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -37,6 +38,8 @@ type peerBudget struct {
 	granted int64 // reserved from span
 	used    int64 // held by us
 	closed  bool  // the peer stopped: end the span once nothing is held
+
+	releases atomic.Int64 // counts releases, so a refused sender knows when to try again
 }
 
 // newPeerBudget opens a span in id's scope of rm.
@@ -87,6 +90,7 @@ func (b *peerBudget) release(n int) {
 	if b == nil || n == 0 {
 		return
 	}
+	b.releases.Add(1)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.used -= int64(n)
@@ -98,6 +102,14 @@ func (b *peerBudget) release(n int) {
 		b.span.ReleaseMemory(int(spare - budgetQuantum))
 		b.granted -= spare - budgetQuantum
 	}
+}
+
+// releaseCount returns how many times memory was released so far.
+func (b *peerBudget) releaseCount() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.releases.Load()
 }
 
 // held returns the bytes accounted now.

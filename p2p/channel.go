@@ -13,6 +13,7 @@ const (
 	DefaultSendQueueCapacity   = 100
 	DefaultSendQueueBytes      = 16 << 20 // 16 MiB
 	DefaultRecvQueueCapacity   = 100
+	DefaultRecvQueueBytes      = 16 << 20 // 16 MiB
 	DefaultRecvBufferSize      = 4096
 	DefaultPriority            = 1
 	DefaultRecvMessageCapacity = 4 << 20 // 4 MiB
@@ -49,6 +50,12 @@ type ChannelDescriptor struct {
 	// held for Receive before the channel's streams stop being read, which
 	// pushes back on the senders of this channel only.
 	RecvQueueCapacity int
+	// RecvQueueBytes bounds the bytes of one peer's messages held for
+	// Receive on the channel: beyond it the peer's stream of the channel is
+	// not read, so a channel the application does not drain cannot take the
+	// whole of the peer's memory budget and stall its other channels. It is
+	// at least RecvMessageCapacity.
+	RecvQueueBytes int
 	// RecvBufferSize is the read buffer of each inbound stream of the channel.
 	RecvBufferSize int
 	// DefaultPriority weighs the channel against the peer's other channels
@@ -81,6 +88,10 @@ func (d ChannelDescriptor) withDefaults() ChannelDescriptor {
 		d.SendQueueBytes = DefaultSendQueueBytes
 	}
 	d.SendQueueBytes = max(d.SendQueueBytes, d.RecvMessageCapacity)
+	if d.RecvQueueBytes <= 0 {
+		d.RecvQueueBytes = DefaultRecvQueueBytes
+	}
+	d.RecvQueueBytes = max(d.RecvQueueBytes, d.RecvMessageCapacity)
 	return d
 }
 

@@ -173,7 +173,7 @@ func TestStopIsAGracefulCloseOnTheWire(t *testing.T) {
 	ended := make(chan ending, 3)
 	for _, d := range testChannels() {
 		b.SetStreamHandler(ChannelProtocolID(DefaultNetwork, d.Id), func(s network.Stream) {
-			fr := newFrameReader(s, 4096, 1<<20)
+			fr := newFrameReader(s, 4096, 1<<20, 0)
 			n := 0
 			for {
 				if _, err := fr.next(); err != nil {
@@ -211,4 +211,118 @@ func TestStopIsAGracefulCloseOnTheWire(t *testing.T) {
 			t.Fatal("a channel stream did not end")
 		}
 	}
+}
+
+// TestDrippingFrameDisconnects: a peer that keeps a frame alive with a byte
+// now and then (never idle long enough to be stalled outright) is
+// disconnected too, once its waiting adds up to the stall timeout with too
+// few bytes come.
+func TestDrippingFrameDisconnects(t *testing.T) {
+	sws, mn := mockSwitchesNet(t, 1, testChannels, WithStallTimeouts(time.Hour, 400*time.Millisecond))
+	sw := sws[0]
+	events := make(chan interface{}, 10)
+	sw.AddEventListener("test", events)
+	drip := rawHost(t, mn, ChannelProtocolID(DefaultNetwork, 0x10))
+	connectRaw(t, drip, sw)
+	collect(t, events, 1, 5*time.Second)
+	s, err := drip.NewStream(context.Background(), sw.Host().ID(), ChannelProtocolID(DefaultNetwork, 0x10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Reset()
+	s.Write(binary.AppendUvarint(nil, 1<<20))
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				if _, err := s.Write([]byte{0}); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	done, _ := collect(t, events, 1, 10*time.Second)[0].(SwitchEventDonePeer)
+	if err, _ := done.Error.(error); !errors.Is(err, ErrPeerStalled) {
+		t.Fatalf("stopped for %v, want ErrPeerStalled", done.Error)
+	}
+}
+
+// TestUndrainedChannelNeitherStallsTheOthersNorBlamesThePeer: the
+// application does not Receive on one channel for longer than the stall
+// timeouts. The sender's stream of that channel stops being read once the
+// channel holds its RecvQueueBytes of the sender's messages, its other
+// channel keeps flowing, and the sender is not disconnected: the slowness
+// is ours. (The sender's own send stall timeout, which would end the
+// connection from its side, is long here: that one is by design.)
+func TestUndrainedChannelNeitherStallsTheOthersNorBlamesThePeer(t *testing.T) {
+	chans := func() []*ChannelDescriptor {
+		return []*ChannelDescriptor{
+			{Id: 0x10, RecvQueueCapacity: 1000, RecvQueueBytes: 1 << 20, RecvMessageCapacity: 64 << 10},
+			{Id: 0x20, RecvQueueCapacity: 1000, RecvMessageCapacity: 64 << 10},
+		}
+	}
+	opts := []Option{WithStallTimeouts(time.Hour, 500*time.Millisecond),
+		WithHostOptions(transport.WithListenAddrs("/ip4/127.0.0.1/tcp/0"))}
+	a, b := NewSwitch(chans(), opts...), NewSwitch(chans(), opts...)
+	for _, sw := range []*Switch{a, b} {
+		if err := sw.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(sw.Stop)
+	}
+	events := make(chan interface{}, 10)
+	b.AddEventListener("test", events)
+	connectSwitches(t, a, b)
+	collect(t, events, 1, 5*time.Second)
+	p := a.Peers().List()[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // fill the undrained channel, as far as it lets us
+		for p.SendContext(ctx, 0x10, ByteSlice(make([]byte, 60<<10))) == nil {
+		}
+	}()
+	deadline := time.Now().Add(2 * time.Second) // four stall timeouts
+	for i := 0; time.Now().Before(deadline); i++ {
+		if !p.Send(0x20, numbered(i)) {
+			t.Fatalf("send %d on the drained channel failed", i)
+		}
+		mustEqual(t, receiveN(t, b, 0x20, 1, 5*time.Second)[0].Bytes, numbered(i))
+	}
+	select {
+	case ev := <-events:
+		t.Fatalf("the sender was removed: %+v", ev)
+	default:
+	}
+	held := b.Peers().List()[0].mconn.recvHeld[0x10].Load()
+	if held > 1<<20+64<<10 {
+		t.Errorf("the undrained channel holds %d bytes of the peer's, beyond its RecvQueueBytes", held)
+	}
+	// Draining it lets the rest come.
+	receiveN(t, b, 0x10, 30, 5*time.Second)
+}
+
+// TestCanSendRecoversWhenThePeersMemoryIsFreed: a channel refused a send
+// for the peer's memory budget answers CanSend false only until the budget
+// frees memory, whichever channel frees it.
+func TestCanSendRecoversWhenThePeersMemoryIsFreed(t *testing.T) {
+	sws := mockSwitches(t, 2, testChannels)
+	a := sws[0]
+	connectSwitches(t, a, sws[1])
+	p := a.Peers().List()[0]
+	c := p.mconn.byID[0x20]
+	if !p.CanSend(0x20) {
+		t.Fatal("CanSend false on a fresh peer")
+	}
+	c.refusedAt.Store(p.mconn.budget.releaseCount()) // as tryEnqueue does when refused
+	if p.CanSend(0x20) {
+		t.Fatal("CanSend true right after a refusal for memory")
+	}
+	if !p.Send(0x10, ByteSlice("frees memory once written")) {
+		t.Fatal("send failed")
+	}
+	waitFor(t, 5*time.Second, func() bool { return p.CanSend(0x20) })
 }

@@ -28,10 +28,14 @@ type MConnection struct {
 	sw     *Switch
 	remote peer.ID
 	budget *peerBudget // every byte the peer makes us hold
-	sched  sendScheduler
-	byID   [256]*sendChannel // nil: unknown channel, or not spoken by the peer
-	chans  []*sendChannel
-	wg     sync.WaitGroup // channel writers
+
+	// recvHeld is, by channel, the bytes of the peer's messages that wait
+	// for Receive.
+	recvHeld [256]atomic.Int64
+	sched    sendScheduler
+	byID     [256]*sendChannel // nil: unknown channel, or not spoken by the peer
+	chans    []*sendChannel
+	wg       sync.WaitGroup // channel writers
 
 	// closing is closed when the peer starts stopping (no more sends);
 	// quit when its streams must end now. A graceful stop closes closing,
@@ -129,7 +133,7 @@ func (m *MConnection) canSend(chID byte) bool {
 	if err != nil {
 		return false
 	}
-	return !m.stopping.Load() && !c.noMemory.Load() && !c.queue.full()
+	return !m.stopping.Load() && c.refusedAt.Load() != m.budget.releaseCount() && !c.queue.full()
 }
 
 // openStream opens our stream for a channel and tracks it for stop. It
@@ -249,7 +253,7 @@ func (m *MConnection) fail(s network.Stream, err error) {
 	case errors.Is(err, ErrBadFrame), errors.Is(err, ErrMessageTooLarge):
 		m.sw.Penalize(m.Peer, PenaltyBan, err)
 		return
-	case errors.Is(err, ErrPeerMemory):
+	case errors.Is(err, ErrPeerMemory), errors.Is(err, ErrPeerStalled):
 		m.sw.Penalize(m.Peer, PenaltyDisconnect, err)
 		return
 	}
@@ -317,8 +321,9 @@ func (m *MConnection) beginStop() {
 	})
 }
 
-// stop ends the peer's streams now. It does not wait for the writers (they
-// may be the caller); Stop of the Switch does.
+// stop ends the peer's streams now (resetting them in the background). It
+// does not wait for the writers (they may be the caller); Stop of the
+// Switch does.
 func (m *MConnection) stop() {
 	m.beginStop()
 	m.quitOnce.Do(func() {
@@ -328,8 +333,16 @@ func (m *MConnection) stop() {
 		m.streams = nil
 		m.mu.Unlock()
 		m.cancel()
-		for s := range streams {
-			s.Reset()
+		// A reset can block for as long as yamux's write timeout when the
+		// remote does not read its connection, so it does not hold up the
+		// caller (a penalty is given from loops that serve every peer).
+		reset := func() {
+			for s := range streams {
+				s.Reset()
+			}
+		}
+		if !m.sw.spawn(reset) {
+			reset()
 		}
 		m.budget.close()
 	})

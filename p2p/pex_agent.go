@@ -201,6 +201,15 @@ func (pexA *PEXAgent) kickEnsurePeers() {
 // itself (PROTOCOL.md), so this is for announcing our own addresses.
 func (pexA *PEXAgent) SendAddrs(peer *Peer, addrs []*NetAddress) {
 	infos := addrInfos(addrs)
+	// Receivers refuse an announcement of more than PEXMaxAnnounceAddrs
+	// addresses of its sender.
+	budget := PEXMaxAnnounceAddrs
+	for i := range infos {
+		if infos[i].ID == pexA.sw.Host().ID() {
+			infos[i].Addrs = infos[i].Addrs[:min(len(infos[i].Addrs), budget)]
+			budget -= len(infos[i].Addrs)
+		}
+	}
 	pexA.spawn(func() {
 		ctx, cancel := context.WithTimeout(pexA.ctx, pexA.cfg.requestTimeout)
 		defer cancel()

@@ -302,23 +302,28 @@ func TestPEXSeedModeAnswersAndDisconnects(t *testing.T) {
 	// The nodes end up with outbound peers other than the seed; the seed
 	// learns them all, and disconnects every one after answering.
 	seedID := sws[0].Host().ID().String()
-	waitFor(t, 30*time.Second, func() bool {
-		if books[0].Size() < n-1 {
-			return false
-		}
-		for _, sw := range sws[1:] {
+	state := func() (done bool, report string) {
+		done = books[0].Size() >= n-1
+		report = fmt.Sprintf("seed's book %d of %d; outbound peers besides the seed:", books[0].Size(), n-1)
+		for i, sw := range sws[1:] {
 			out := 0
 			for _, p := range sw.Peers().List() {
 				if p.IsOutbound() && p.Key != seedID {
 					out++
 				}
 			}
-			if out < 2 {
-				return false
-			}
+			done = done && out >= 2
+			report += fmt.Sprintf(" node %d: %d (book %d);", i+1, out, books[i+1].Size())
 		}
-		return true
-	})
+		return done, report
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for done, report := state(); !done; done, report = state() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s: %s", report)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	disconnected := map[string]bool{}
 	for len(disconnected) < n-1 {
 		select {

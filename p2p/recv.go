@@ -20,10 +20,11 @@ type InboundBytes struct {
 	Bytes []byte
 }
 
-// release gives the message's memory back to its peer's budget: the Switch
-// no longer holds it.
-func (in InboundBytes) release() {
+// release gives the memory of in, a message of channel chID, back to its
+// peer's budget: the Switch no longer holds it.
+func (in InboundBytes) release(chID byte) {
 	if in.MConn != nil {
+		in.MConn.recvHeld[chID].Add(-int64(len(in.Bytes)))
 		in.MConn.budget.release(len(in.Bytes))
 	}
 }
@@ -52,7 +53,7 @@ var ErrStreamLimit = errors.New("too many streams for one channel")
 // body is read, and stays reserved until Receive takes the message; the
 // body is allocated as its bytes arrive, never ahead of them.
 func (m *MConnection) serveRecv(desc *ChannelDescriptor, s network.Stream) {
-	fr := newFrameReader(s, desc.RecvBufferSize, desc.RecvMessageCapacity)
+	fr := newFrameReader(s, desc.RecvBufferSize, desc.RecvMessageCapacity, m.sw.cfg.readStall)
 	fr.reserve, fr.release = m.reserveRecv, m.budget.release
 	if err := m.addReader(desc.Id, fr); err != nil {
 		if errors.Is(err, ErrStreamLimit) {
@@ -64,21 +65,38 @@ func (m *MConnection) serveRecv(desc *ChannelDescriptor, s network.Stream) {
 	defer m.removeReader(desc.Id, fr)
 	q := m.sw.recvQueues[desc.Id]
 	stats := m.sw.metrics.channel(desc.Id)
+	held := &m.recvHeld[desc.Id]
 	var batch [recvBatch]InboundBytes
 	n, size := 0, 0 // messages in batch, and their bytes
+	// flush hands the batch to the receive queue; false if the peer stopped
+	// first (what was not delivered is then released).
+	flush := func() bool {
+		held.Add(int64(size))
+		ok := m.deliver(q, desc.Id, batch[:n])
+		if ok {
+			stats.received(n, size)
+		}
+		clear(batch[:n])
+		n, size = 0, 0
+		return ok
+	}
 	for {
 		if n == len(batch) || (n > 0 && !fr.frameBuffered()) {
-			if !m.deliver(q, batch[:n]) {
+			if !flush() {
 				return
 			}
-			stats.received(n, size)
-			clear(batch[:n])
-			n, size = 0, 0
+		}
+		// The peer's messages of this channel that wait for Receive bound
+		// how far ahead of Receive it may get (backpressure on this
+		// channel only: the others keep their share of its memory budget).
+		if n == 0 && !m.awaitRecvRoom(held, desc.RecvQueueBytes) {
+			s.Reset()
+			return
 		}
 		msg, err := fr.next()
 		if err != nil {
-			if n > 0 && m.deliver(q, batch[:n]) {
-				stats.received(n, size)
+			if n > 0 {
+				flush()
 			}
 			if err == io.EOF {
 				s.Close()
@@ -100,7 +118,7 @@ func (m *MConnection) serveRecv(desc *ChannelDescriptor, s network.Stream) {
 
 // deliver puts msgs on q, waiting while it is full. It returns false if
 // the peer stopped first; the messages not delivered are then released.
-func (m *MConnection) deliver(q *recvQueue, msgs []InboundBytes) bool {
+func (m *MConnection) deliver(q *recvQueue, chID byte, msgs []InboundBytes) bool {
 	for {
 		msgs = msgs[q.push(msgs):]
 		if len(msgs) == 0 {
@@ -115,17 +133,39 @@ func (m *MConnection) deliver(q *recvQueue, msgs []InboundBytes) bool {
 		case <-space:
 		case <-m.quit:
 			for _, in := range msgs {
-				m.budget.release(len(in.Bytes))
+				in.release(chID)
 			}
 			return false
 		}
 	}
 }
 
-// reserveRecv reserves a frame of size bytes in the peer's memory budget,
-// waiting while the budget is used up (until Receive takes some of the
-// peer's messages, or queued sends go out). A peer whose frame waits longer
-// than the read stall timeout is disconnected with ErrPeerMemory.
+// awaitRecvRoom waits while held, the bytes of the peer's messages of one
+// channel that wait for Receive, is at limit or more. It returns false if
+// the peer stopped first. Waiting for Receive is not the peer's fault: it
+// may last for ever.
+func (m *MConnection) awaitRecvRoom(held *atomic.Int64, limit int) bool {
+	backoff := time.Millisecond
+	for held.Load() >= int64(limit) {
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-m.quit:
+			t.Stop()
+			return false
+		}
+		backoff = min(2*backoff, 50*time.Millisecond)
+	}
+	return true
+}
+
+// reserveRecv reserves size bytes of a frame in the peer's memory budget,
+// waiting while the budget is used up. While some of the peer's messages
+// wait for Receive, their release will make room and the wait is ours (it
+// may last for ever: backpressure). Otherwise the memory is held by what we
+// queued to the peer, by its stream windows or by other peers; a frame that
+// waits so for longer than the read stall timeout disconnects the peer
+// with ErrPeerMemory (a frame larger than the budget can ever hold ends so).
 func (m *MConnection) reserveRecv(size int) error {
 	var waited time.Duration
 	backoff := time.Millisecond
@@ -134,7 +174,9 @@ func (m *MConnection) reserveRecv(size int) error {
 		if err == nil || err == ErrPeerStopped {
 			return err
 		}
-		if waited >= m.sw.cfg.readStall {
+		if m.recvHeldTotal() > 0 {
+			waited = 0
+		} else if waited >= m.sw.cfg.readStall {
 			return fmt.Errorf("%w: %d bytes, waited %s: %w", ErrPeerMemory, size, waited, err)
 		}
 		t := time.NewTimer(backoff)
@@ -149,6 +191,15 @@ func (m *MConnection) reserveRecv(size int) error {
 	}
 }
 
+// recvHeldTotal is the bytes of the peer's messages that wait for Receive.
+func (m *MConnection) recvHeldTotal() int64 {
+	var n int64
+	for _, c := range m.chans {
+		n += m.recvHeld[c.desc.Id].Load()
+	}
+	return n
+}
+
 // frameReader reads the frames of one inbound channel stream. It knows
 // when it waits for the stream in the middle of a frame (the watchdog
 // disconnects a peer whose frame makes no progress for the read stall
@@ -158,28 +209,49 @@ type frameReader struct {
 	src     io.Reader
 	br      *bufio.Reader // reads from the frameReader, so that it sees every wait
 	max     int
+	stall   time.Duration        // the read stall timeout (0: none)
 	reserve func(size int) error // nil: nothing to account
 	release func(size int)       // gives back what reserve took, for a frame that failed
 	pending int                  // reserved for the frame being read
 
-	inFrame      bool         // a frame has begun; used by the reader's goroutine only
+	// Used by the reader's goroutine only.
+	inFrame     bool          // a frame has begun
+	windowTime  time.Duration // time spent waiting for the stream inside frames, this window
+	windowBytes int           // bytes read inside frames, this window
+
 	waitingSince atomic.Int64 // unix nanoseconds a read inside a frame began, 0 when none
 }
 
-func newFrameReader(src io.Reader, bufSize, max int) *frameReader {
-	r := &frameReader{src: src, max: max}
+// minFrameProgress is how many bytes a frame must bring per read stall
+// timeout of waiting for the stream (about 0.5 KiB/s at 30 s): a peer that
+// drips a frame slower than that is stalled.
+const minFrameProgress = 16 << 10
+
+func newFrameReader(src io.Reader, bufSize, max int, stall time.Duration) *frameReader {
+	r := &frameReader{src: src, max: max, stall: stall}
 	r.br = bufio.NewReaderSize(r, bufSize)
 	return r
 }
 
-// Read reads from the stream for br, noting the wait when inside a frame.
+// Read reads from the stream for br, noting the wait when inside a frame,
+// and fails with ErrPeerStalled when the time spent waiting inside frames
+// adds up to the stall timeout with fewer than minFrameProgress bytes come.
 func (r *frameReader) Read(p []byte) (int, error) {
 	if !r.inFrame {
 		return r.src.Read(p)
 	}
-	r.waitingSince.Store(time.Now().UnixNano())
+	start := time.Now()
+	r.waitingSince.Store(start.UnixNano())
 	n, err := r.src.Read(p)
 	r.waitingSince.Store(0)
+	r.windowTime += time.Since(start)
+	r.windowBytes += n
+	if r.stall > 0 && r.windowTime >= r.stall {
+		if r.windowBytes < minFrameProgress && err == nil {
+			err = fmt.Errorf("%w: %d bytes of frames in %s of waiting (at least %d wanted)", ErrPeerStalled, r.windowBytes, r.windowTime.Round(time.Millisecond), minFrameProgress)
+		}
+		r.windowTime, r.windowBytes = 0, 0
+	}
 	return n, err
 }
 
@@ -210,14 +282,15 @@ func (r *frameReader) next() ([]byte, error) {
 	return msg, err
 }
 
-func (r *frameReader) reserveFrame(size int) error {
+// reserveFrame reserves n more bytes of the frame being read.
+func (r *frameReader) reserveFrame(n int) error {
 	if r.reserve == nil {
 		return nil
 	}
-	if err := r.reserve(size); err != nil {
+	if err := r.reserve(n); err != nil {
 		return err
 	}
-	r.pending = size
+	r.pending += n
 	return nil
 }
 
@@ -236,10 +309,11 @@ func frameBuffered(br *bufio.Reader) bool {
 
 // readFrame reads one varint-length-prefixed message of at most max bytes
 // from br, a buffered reader of src. Once the length is known and checked,
-// reserve (if not nil) is called with it; its error is returned as it is.
-// The body is then allocated as it arrives, at most bodyStep bytes or as
-// many as have arrived, whichever is more, ahead of the bytes read, so a
-// declared length costs nothing until its bytes come.
+// the body is allocated as it arrives, at most bodyStep bytes or as many as
+// have arrived, whichever is more, ahead of the bytes read, so a declared
+// length costs nothing until its bytes come; reserve (if not nil) is called
+// before each allocation with its size (the calls add up to the body's
+// length), and its error is returned as it is.
 // It returns io.EOF only at a frame boundary; ErrBadFrame and
 // ErrMessageTooLarge for what a well-behaved peer never sends; other errors
 // from the stream as they are. When it fails after reserve succeeded, it
@@ -259,12 +333,10 @@ func readFrame(br *bufio.Reader, src io.Reader, max int, reserve func(int) error
 	if size > uint64(max) {
 		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrMessageTooLarge, size, max)
 	}
-	if reserve != nil {
-		if err := reserve(int(size)); err != nil {
-			return nil, err
-		}
+	if reserve == nil {
+		reserve = func(int) error { return nil }
 	}
-	msg, err := readBody(br, src, int(size))
+	msg, err := readBody(br, src, int(size), reserve)
 	if err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return nil, fmt.Errorf("%w: stream ended %d bytes into a %d-byte message", ErrBadFrame, len(msg), size)
@@ -287,22 +359,33 @@ const bodyStep = 64 << 10
 // through br. A large one is taken from br's buffer as far as buffered and
 // the rest read from src straight into the message, so its bytes are copied
 // once, not through the buffer (bufio itself does so only for reads of at
-// least its whole size); its memory grows with the bytes read. On error it
-// returns the bytes read so far.
-func readBody(br *bufio.Reader, src io.Reader, size int) ([]byte, error) {
+// least its whole size); its memory grows with the bytes read, each growth
+// reserved first. On error it returns the bytes read so far.
+func readBody(br *bufio.Reader, src io.Reader, size int, reserve func(int) error) ([]byte, error) {
 	if size-br.Buffered() < directReadMin {
+		if err := reserve(size); err != nil {
+			return nil, err
+		}
 		msg := make([]byte, size)
 		n, err := io.ReadFull(br, msg)
 		return msg[:n], err
 	}
-	msg := make([]byte, 0, min(size, br.Buffered()+bodyStep))
+	first := min(size, br.Buffered()+bodyStep)
+	if err := reserve(first); err != nil {
+		return nil, err
+	}
+	msg := make([]byte, 0, first)
 	if br.Buffered() > 0 {
 		n, _ := br.Read(msg[:br.Buffered()]) // copies the buffered bytes only: no read of src
 		msg = msg[:n]
 	}
 	for len(msg) < size {
 		if len(msg) == cap(msg) {
-			grown := make([]byte, len(msg), min(size, 2*cap(msg)))
+			next := min(size, 2*cap(msg))
+			if err := reserve(next - cap(msg)); err != nil {
+				return msg, err
+			}
+			grown := make([]byte, len(msg), next)
 			copy(grown, msg)
 			msg = grown
 		}

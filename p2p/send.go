@@ -29,9 +29,10 @@ type sendChannel struct {
 	// nanoseconds), 0 when none is: the watchdog disconnects a peer whose
 	// write makes no progress for the send stall timeout.
 	writingSince atomic.Int64
-	// noMemory says the last message refused was refused for the peer's
-	// memory budget, until the writer frees some (see canSend).
-	noMemory atomic.Bool
+	// refusedAt is the peer budget's release count when the channel last
+	// refused a message for the budget, or -1: until the budget releases
+	// memory again, a send would be refused again (see canSend).
+	refusedAt atomic.Int64
 
 	// scheduler state, guarded by mconn.sched.mu
 	priority     float64
@@ -41,7 +42,7 @@ type sendChannel struct {
 }
 
 func newSendChannel(m *MConnection, desc *ChannelDescriptor, proto protocol.ID, stats *channelStats) *sendChannel {
-	return &sendChannel{
+	c := &sendChannel{
 		mconn:    m,
 		desc:     desc,
 		proto:    proto,
@@ -50,6 +51,8 @@ func newSendChannel(m *MConnection, desc *ChannelDescriptor, proto protocol.ID, 
 		priority: float64(desc.DefaultPriority),
 		grant:    make(chan struct{}, 1),
 	}
+	c.refusedAt.Store(-1)
+	return c
 }
 
 // writerPool holds the write buffers of busy channels; an idle channel holds
@@ -112,7 +115,6 @@ func (c *sendChannel) writeQueued(out *permitWriter) error {
 	for batch != nil {
 		size, err := c.writeBatch(bw, batch)
 		c.mconn.budget.release(size)
-		c.noMemory.Store(false)
 		c.queue.written(size)
 		if err != nil {
 			return err
@@ -294,7 +296,7 @@ func (c *sendChannel) tryEnqueue(bz []byte) error {
 		if err == ErrPeerStopped {
 			return err
 		}
-		c.noMemory.Store(true)
+		c.refusedAt.Store(m.budget.releaseCount())
 		return errNoSendMemory
 	}
 	if !c.queue.tryPush(bz) {

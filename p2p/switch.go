@@ -233,7 +233,7 @@ func (sw *Switch) Stop() {
 	sw.tasks.Wait()
 	for _, d := range sw.chDescs {
 		for _, m := range sw.recvQueues[d.Id].drain() {
-			m.release()
+			m.release(d.Id)
 		}
 	}
 	sw.events.close(eventDrainGrace)
@@ -339,7 +339,7 @@ func (sw *Switch) ReceiveContext(ctx context.Context, chId byte) (InboundBytes, 
 	}
 	for {
 		if m, ok := q.pop(); ok {
-			m.release()
+			m.release(chId)
 			return m, nil
 		}
 		select {

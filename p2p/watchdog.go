@@ -46,20 +46,22 @@ func (sw *Switch) disconnectStalled(now time.Time) {
 }
 
 // closeNonPeers closes the connections of remotes that are not peers: those
-// that identify showed to speak none of our channels, once foreignGrace has
-// passed (they may still announce channels in an identify push), and the
-// others once the handshake timeout has passed since they connected. Dials
-// in progress are left to their own timeout.
+// that identify showed to speak none of our channels, once 2*foreignGrace
+// has passed (they may still announce channels in an identify push), and
+// the others once unidentifiedGrace handshake timeouts have passed since
+// they connected. Dials in progress are left to their own timeout, and
+// persistent peers to their redials.
 func (sw *Switch) closeNonPeers(now time.Time) {
 	type candidate struct {
 		id             peer.ID
 		since, foreign time.Time
-		dialing        bool
+		spared         bool // being dialed by us, or persistent
 	}
 	sw.mu.Lock()
 	cands := make([]candidate, 0, len(sw.nonPeers))
 	for id, since := range sw.nonPeers {
-		cands = append(cands, candidate{id: id, since: since, foreign: sw.foreign[id], dialing: sw.dialingIDs[id] > 0})
+		spared := sw.dialingIDs[id] > 0 || sw.persistent[id] != nil
+		cands = append(cands, candidate{id: id, since: since, foreign: sw.foreign[id], spared: spared})
 	}
 	sw.mu.Unlock()
 	var gone, doomed []peer.ID
@@ -67,9 +69,9 @@ func (sw *Switch) closeNonPeers(now time.Time) {
 		switch {
 		case sw.peers.Has(c.id.String()) || sw.host.Network().Connectedness(c.id) != network.Connected:
 			gone = append(gone, c.id)
-		case c.dialing:
-		case now.Sub(c.since) > sw.cfg.handshakeTimeout,
-			!c.foreign.IsZero() && now.Sub(c.foreign) > 2*foreignGrace:
+		case c.spared:
+		case !c.foreign.IsZero() && now.Sub(c.foreign) > 2*foreignGrace,
+			now.Sub(c.since) > unidentifiedGrace*sw.cfg.handshakeTimeout:
 			doomed = append(doomed, c.id)
 		}
 	}
@@ -79,11 +81,22 @@ func (sw *Switch) closeNonPeers(now time.Time) {
 	}
 	sw.mu.Unlock()
 	for _, id := range doomed {
-		log.Debugf("closing the connection of %s: not a peer", id)
-		sw.metrics.nonPeerClosed()
-		sw.spawn(func() { sw.host.Network().ClosePeer(id) })
+		sw.spawn(func() {
+			if sw.peers.Has(id.String()) { // admitted meanwhile
+				return
+			}
+			log.Debugf("closing the connection of %s: not a peer", id)
+			sw.metrics.nonPeerClosed()
+			sw.host.Network().ClosePeer(id)
+		})
 	}
 }
+
+// unidentifiedGrace is how many handshake timeouts a connection that has
+// not identified gets before it is closed: identify can take long on a
+// loaded machine, and slowness is no fault. A remote that identified
+// without our channels is closed much sooner.
+const unidentifiedGrace = 3
 
 // noteConnectedLocked records that id is connected and not (yet) a peer.
 func (sw *Switch) noteConnectedLocked(id peer.ID, now time.Time) {

@@ -48,11 +48,14 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
-// WithMaxInboundStreams sets how many inbound PEX streams the Service serves
-// at once; a stream that arrives while n are being served is reset at once,
-// without being read, so a flood of streams cannot queue work for the
-// Handler. A remote that the Handler's Admit refuses never takes a slot.
-// The resource manager's limits for the ServiceName scope apply as well. Default DefaultMaxInboundStreams (16); n <= 0 keeps the default.
+// WithMaxInboundStreams sets how many inbound PEX messages the Service
+// answers at once (Handler calls in progress); a message read while n are
+// being answered has its stream reset, so a flood of streams cannot queue
+// work for the Handler. A message is read before it takes one of these
+// slots: a remote that sends slowly holds only its own per-peer slots
+// (WithMaxInboundStreamsPerPeer), and one the Handler's Admit refuses holds
+// nothing. The resource manager's limits for the ServiceName scope apply as
+// well. Default DefaultMaxInboundStreams (16); n <= 0 keeps the default.
 func WithMaxInboundStreams(n int) Option {
 	return func(c *config) {
 		if n > 0 {

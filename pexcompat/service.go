@@ -274,14 +274,6 @@ func (s *Service) handleStream(str network.Stream) {
 		return
 	}
 	defer s.releasePeerSlot(remote)
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	default:
-		log.Debugw("resetting inbound PEX stream: too many in progress", "peer", remote, "max", cap(s.slots))
-		_ = str.Reset()
-		return
-	}
 	if err := s.serve(str, remote); err != nil {
 		if errors.Is(err, errBadAnswer) {
 			log.Warnw("resetting inbound PEX stream", "peer", remote, "err", err)
@@ -334,6 +326,15 @@ func (s *Service) serve(str network.Stream, remote peer.ID) error {
 	defer release()
 	if err != nil {
 		return s.explain(ctx, fmt.Errorf("reading message: %w", err))
+	}
+	// A slot of the node's bounds the Handler's work. It is taken once the
+	// message is in, so that remotes that send slowly (or not at all) hold
+	// nothing but their own per-peer slots.
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	default:
+		return fmt.Errorf("too many PEX streams in progress (%d)", cap(s.slots))
 	}
 	switch m := msg.(type) {
 	case *Request:
