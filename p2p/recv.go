@@ -147,16 +147,24 @@ func (m *MConnection) deliver(q *recvQueue, chID byte, msgs []InboundBytes) bool
 func (m *MConnection) awaitRecvRoom(held *atomic.Int64, limit int) bool {
 	backoff := time.Millisecond
 	for held.Load() >= int64(limit) {
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-m.quit:
-			t.Stop()
+		if !m.pause(backoff) {
 			return false
 		}
 		backoff = min(2*backoff, 50*time.Millisecond)
 	}
 	return true
+}
+
+// pause waits d, or until the peer stops (then it returns false).
+func (m *MConnection) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-m.quit:
+		return false
+	}
 }
 
 // reserveRecv reserves size bytes of a frame in the peer's memory budget,
@@ -179,11 +187,7 @@ func (m *MConnection) reserveRecv(size int) error {
 		} else if waited >= m.sw.cfg.readStall {
 			return fmt.Errorf("%w: %d bytes, waited %s: %w", ErrPeerMemory, size, waited, err)
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-m.quit:
-			t.Stop()
+		if !m.pause(backoff) {
 			return ErrPeerStopped
 		}
 		waited += backoff
