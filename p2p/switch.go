@@ -188,11 +188,11 @@ func (sw *Switch) start() error {
 }
 
 // Stop disconnects every peer (each gets its SwitchEventDonePeer), as
-// gracefully as the peers let it (PROTOCOL.md §4.4): it sends a yamux
-// GoAway on each peer's connections, writes what is queued on each channel,
-// half-closes the channel streams and waits, at most stopGrace (2 s) in all,
-// for the peers to have read everything; then it closes the connections, on
-// a host given with WithHost too. It unblocks Receive and blocked sends
+// gracefully as the peers let it (PROTOCOL.md §4.4): it writes what is
+// queued on each channel, half-closes the channel streams and waits, at
+// most stopGrace (2 s) in all, for the peers to have read everything; then
+// it sends a yamux GoAway on each peer's connections and closes them, on a
+// host given with WithHost too. It unblocks Receive and blocked sends
 // (they return false), removes the Switch's handlers from the host (and
 // closes the host if the Switch built it), and returns when every
 // goroutine the Switch started has ended. Idempotent.
@@ -251,17 +251,20 @@ func (sw *Switch) Stop() {
 // stopGrace bounds the graceful part of Stop.
 const stopGrace = 2 * time.Second
 
-// flushPeers sends a GoAway on the connections of peers, then lets their
-// channels write what is queued and end their streams with a FIN each, and
-// waits for the remotes to answer each FIN (all of them have read what was
-// sent), or stopGrace. The GoAway is queued before the FINs, so a FIN
-// answered shows it was delivered.
+// goAwayWrite is how long Stop gives the GoAways it queued to be written
+// before it closes the connections (go-yamux v4 closes without sending what
+// is queued).
+const goAwayWrite = 20 * time.Millisecond
+
+// flushPeers lets the channels of peers write what is queued and end their
+// streams with a FIN each, and waits for the remotes to answer each FIN
+// (then they have read everything sent), or stopGrace; then it sends a
+// yamux GoAway on each of the peers' connections, so that the remotes know
+// the close that follows is deliberate. (The GoAway comes last: js-libp2p
+// ends every stream of a connection on receiving one.)
 func (sw *Switch) flushPeers(peers []*Peer) {
 	var wg sync.WaitGroup
 	for _, p := range peers {
-		for _, c := range sw.host.Network().ConnsToPeer(p.ID) {
-			yamux4.GoAway(c)
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -269,6 +272,15 @@ func (sw *Switch) flushPeers(peers []*Peer) {
 		}()
 	}
 	wg.Wait()
+	sent := false
+	for _, p := range peers {
+		for _, c := range sw.host.Network().ConnsToPeer(p.ID) {
+			sent = yamux4.GoAway(c) || sent
+		}
+	}
+	if sent {
+		time.Sleep(goAwayWrite)
+	}
 }
 
 // spawn runs f in a goroutine owned by the Switch (Stop waits for it); it
