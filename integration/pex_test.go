@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -288,4 +289,21 @@ func blackHole(t testing.TB) net.Listener {
 // what arrives on it, so that a Switch takes h for a peer.
 func discardChannel(h host.Host, proto protocol.ID) {
 	h.SetStreamHandler(proto, func(s network.Stream) { io.Copy(io.Discard, s); s.Close() })
+}
+
+// TestPEXConnectsMocknetNodesAtDefaultSettings: nodes that know only a
+// seed, with the library's default PEX settings (a 30 s period, 10
+// outbound peers), all reach their outbound target in one connected
+// network: new addresses are dialed as soon as they are learnt, not at the
+// next period. 100 nodes here; SWITCHYARD_LARGE=1 makes it 500.
+func TestPEXConnectsMocknetNodesAtDefaultSettings(t *testing.T) {
+	n := 100
+	if os.Getenv("SWITCHYARD_LARGE") != "" {
+		n = 500
+	}
+	mn := newMocknet(t)
+	nodes := pexNetwork(t, n, func(int) p2p.Option { return p2p.WithHost(genPeer(t, mn)) }, nodeConfig{pexOpts: []p2p.PEXOption{}})
+	d := discover(t, nodes, 4, 120*time.Second)
+	t.Logf("%d mocknet nodes at default PEX settings: every node has >= 4 outbound peers and the network is connected %s", n, d)
+	checkNoPeerErrors(t, nodes)
 }

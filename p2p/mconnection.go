@@ -277,7 +277,7 @@ func (m *MConnection) fail(s network.Stream, err error) {
 
 // disconnectGrace is how long a failed stream waits for its connection's
 // closing to be reported before it counts as a failure of its own.
-const disconnectGrace = 250 * time.Millisecond
+const disconnectGrace = time.Second
 
 // liveConnOtherThan reports whether the host has an open connection to the
 // peer besides the one s ran on (any open one, when s is nil or its own
