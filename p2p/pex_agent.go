@@ -53,7 +53,8 @@ type PEXAgent struct {
 	state   atomic.Int32 // stateNew, stateStarted, stateStopped
 	spawnMu sync.Mutex   // guards wg.Add against Stop's Wait
 
-	pacer *dialPacer
+	pacer      *dialPacer
+	lastRotate time.Time // used by the ensure-peers loop only
 
 	mu          sync.Mutex
 	dialing     map[string]bool
@@ -352,6 +353,36 @@ func (pexA *PEXAgent) ensurePeers() {
 			pexA.RequestPEX(p)
 		}
 	}
+	pexA.rotate(need)
+}
+
+// rotate lets one outbound peer go, gracefully, every rotation period
+// (WithOutboundRotation) once the node has all the outbound peers it keeps,
+// so that the next round dials a new address from the book: the graph
+// keeps mixing, and two parts of a network that were cut apart find each
+// other again once they can, without an operator.
+func (pexA *PEXAgent) rotate(need int) {
+	now := time.Now()
+	if pexA.lastRotate.IsZero() || need > 0 {
+		pexA.lastRotate = now
+		return
+	}
+	if pexA.cfg.rotatePeriod <= 0 || now.Sub(pexA.lastRotate) < pexA.cfg.rotatePeriod {
+		return
+	}
+	pexA.lastRotate = now
+	var outbound []*Peer
+	for _, p := range pexA.sw.Peers().List() {
+		if p.IsOutbound() && !pexA.sw.isPersistent(p.ID) {
+			outbound = append(outbound, p)
+		}
+	}
+	if len(outbound) == 0 {
+		return
+	}
+	p := outbound[rand.N(len(outbound))]
+	log.Debugf("rotating out %s", p)
+	pexA.spawn(func() { pexA.sw.StopPeerGracefully(p) })
 }
 
 // peerToAsk picks the peer to ask for addresses: one of the network group

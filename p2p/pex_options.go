@@ -12,6 +12,7 @@ type pexConfig struct {
 	seedMode            bool
 	crawlPeriod         time.Duration
 	seedDisconnectDelay time.Duration
+	rotatePeriod        time.Duration
 }
 
 func defaultPEXConfig() pexConfig {
@@ -21,6 +22,7 @@ func defaultPEXConfig() pexConfig {
 		requestTimeout:      10 * time.Second,
 		crawlPeriod:         30 * time.Second,
 		seedDisconnectDelay: 3 * time.Second,
+		rotatePeriod:        DefaultOutboundRotation,
 	}
 }
 
@@ -56,4 +58,17 @@ func WithSeedDisconnectDelay(d time.Duration) PEXOption {
 // WithPEXRequestTimeout bounds one PEX request to a peer. Default: 10 s.
 func WithPEXRequestTimeout(d time.Duration) PEXOption {
 	return func(c *pexConfig) { c.requestTimeout = d }
+}
+
+// DefaultOutboundRotation is how often a node that has all the outbound
+// peers it keeps lets one go for a new one (see WithOutboundRotation).
+const DefaultOutboundRotation = 10 * time.Minute
+
+// WithOutboundRotation sets how often the agent, once it has all the
+// outbound peers it keeps, lets one of them go (gracefully; not a
+// persistent one) so that the next round dials a new address: the graph
+// keeps mixing, and parts of a network that were cut apart find each other
+// again. 0 disables it. Default: DefaultOutboundRotation (10 min).
+func WithOutboundRotation(d time.Duration) PEXOption {
+	return func(c *pexConfig) { c.rotatePeriod = d }
 }

@@ -69,6 +69,73 @@ func TestSimulatedPEXNodesWithDifferentPeriodsStayPeersForTenMinutes(t *testing.
 	})
 }
 
+// TestSimulatedOutboundRotationSwapsOnePeerAPeriod runs, on a simulated
+// clock, a node that keeps two outbound peers, one of them persistent, and
+// knows four more addresses. Every rotation period it lets one outbound
+// peer go and dials another in its place; the persistent peer is never the
+// one let go.
+func TestSimulatedOutboundRotationSwapsOnePeerAPeriod(t *testing.T) {
+	skipSimulatedUnderRace(t)
+	synctest.Test(t, func(t *testing.T) {
+		mn := mocknet.New()
+		defer mn.Close()
+		var others []*Switch
+		for range 5 {
+			sw := NewSwitch(testChannels(), WithHost(mustGenPeer(t, mn)))
+			if err := sw.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer sw.Stop()
+			others = append(others, sw)
+		}
+		persistent := addrOf(t, others[0])
+		sw := NewSwitch(testChannels(), WithHost(mustGenPeer(t, mn)), WithPersistentPeers(persistent))
+		events := make(chan interface{}, 100)
+		sw.AddEventListener("test", events)
+		if err := sw.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer sw.Stop()
+		book := NewAddrBook("", WithBookRoutabilityStrict(false))
+		if err := book.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer book.Stop()
+		for _, o := range others[1:] {
+			if err := book.AddAddress(addrOf(t, o), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a := NewPEXAgent(sw, book, WithMinOutboundPeers(2), WithEnsurePeersPeriod(5*time.Second),
+			WithOutboundRotation(10*time.Minute))
+		if err := a.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer a.Stop()
+
+		start := time.Now()
+		var rotated []time.Duration
+		for time.Since(start) < 35*time.Minute {
+			select {
+			case ev := <-events:
+				if d, ok := ev.(SwitchEventDonePeer); ok {
+					if d.Peer.ID == persistent.ID {
+						t.Fatalf("after %s the persistent peer was let go: %v", time.Since(start), d.Error)
+					}
+					rotated = append(rotated, time.Since(start))
+				}
+			case <-time.After(time.Second):
+			}
+		}
+		if len(rotated) != 3 {
+			t.Fatalf("peers let go at %v in 35 min, want one each 10 min", rotated)
+		}
+		if n := sw.Peers().Size(); n != 2 || !sw.Peers().Has(persistent.ID.String()) {
+			t.Fatalf("%d peers after the rotations (persistent kept: %v), want it and one more", n, sw.Peers().Has(persistent.ID.String()))
+		}
+	})
+}
+
 // counterSum adds up every series of the counter named name in reg.
 func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()

@@ -257,3 +257,10 @@ func (sw *Switch) keepConnected(pp *persistentPeer) {
 		backoff = min(2*backoff, sw.cfg.redialMax)
 	}
 }
+
+// isPersistent reports whether id is one of the persistent peers.
+func (sw *Switch) isPersistent(id peer.ID) bool {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.persistent[id] != nil
+}
