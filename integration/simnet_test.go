@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/switchyard-p2p/switchyard/mempool"
 	"github.com/switchyard-p2p/switchyard/p2p"
 	"github.com/switchyard-p2p/switchyard/transport"
@@ -51,8 +52,9 @@ type simWorld struct {
 	mu      sync.Mutex
 	arrived map[string]map[int]time.Time // tx -> node -> when it entered its pool
 	sent    map[string]time.Time
-	joined  map[int]time.Time // when each node was made
-	pexOpts []p2p.PEXOption   // beyond the defaults
+	joined  map[int]time.Time      // when each node was made
+	regs    []*prometheus.Registry // each node's metrics
+	pexOpts []p2p.PEXOption        // beyond the defaults
 }
 
 // newSimWorld builds the network and starts every node's PEX agent.
@@ -84,7 +86,8 @@ func newSimWorld(t *testing.T, links []transport.SimLink, pexOpts ...p2p.PEXOpti
 
 // addNode makes node i on host opt (the seed is given no seed).
 func (w *simWorld) addNode(i int, hostOpt p2p.Option) {
-	cfg := nodeConfig{swOpts: []p2p.Option{hostOpt}, mempool: true, pexOpts: append([]p2p.PEXOption{}, w.pexOpts...),
+	reg := prometheus.NewRegistry()
+	cfg := nodeConfig{swOpts: []p2p.Option{hostOpt, p2p.WithMetrics(reg)}, mempool: true, pexOpts: append([]p2p.PEXOption{}, w.pexOpts...),
 		pool: mempool.NewMempool(mempool.WithValidator(func(tx []byte) error {
 			w.mu.Lock()
 			if m := w.arrived[string(tx)]; m != nil {
@@ -101,6 +104,7 @@ func (w *simWorld) addNode(i int, hostOpt p2p.Option) {
 	n := newNode(w.t, cfg)
 	w.mu.Lock()
 	w.joined[i] = time.Now()
+	w.regs = append(w.regs, reg)
 	w.mu.Unlock()
 	if i < len(w.nodes) {
 		w.nodes[i] = n
@@ -198,6 +202,45 @@ func (w *simWorld) spread(timeout time.Duration) (p50, p99 time.Duration) {
 	}
 }
 
+// mempoolBytesSent adds up the message bytes every node sent on the
+// mempool channel (switchyard_p2p_channel_bytes_total, frames excluded).
+func (w *simWorld) mempoolBytesSent() float64 {
+	w.t.Helper()
+	want := fmt.Sprintf("%02x", mempool.MempoolCh)
+	sum := 0.0
+	for _, reg := range w.regs {
+		mfs, err := reg.Gather()
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "switchyard_p2p_channel_bytes_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["channel"] == want && labels["direction"] == "sent" {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
+}
+
+// firstTx returns one of the transactions injected.
+func (w *simWorld) firstTx() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for tx := range w.sent {
+		return tx
+	}
+	return ""
+}
+
 // noPenalties fails the test if any live node stopped a peer for an error.
 func (w *simWorld) noPenalties() {
 	w.t.Helper()
@@ -233,8 +276,10 @@ func TestSimulatedWANOf200NodesDiscoversAndGossips(t *testing.T) {
 		for _, nd := range w.live() {
 			received += nd.mem.Mempool().Stats().Received.Load()
 		}
-		t.Logf("%d nodes on a simulated WAN (20-300 ms, 20 Mbit/s): discovery %s; 200 txs reached every node, time to all p50 %s, p99 %s; %.1f deliveries per tx per node",
-			n, took.Round(time.Millisecond), p50.Round(time.Millisecond), p99.Round(time.Millisecond), float64(received)/float64(200*n))
+		sent := w.mempoolBytesSent()
+		t.Logf("%d nodes on a simulated WAN (20-300 ms, 20 Mbit/s): discovery %s; 200 txs (%d bytes each) reached every node, time to all p50 %s, p99 %s; each node received each tx %.1f times, %.0f mempool message bytes sent per tx per node",
+			n, took.Round(time.Millisecond), len(w.firstTx()), p50.Round(time.Millisecond), p99.Round(time.Millisecond),
+			float64(received)/float64(200*n), sent/float64(200*n))
 		w.noPenalties()
 	})
 }
