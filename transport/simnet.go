@@ -1,7 +1,9 @@
 package transport
 
 import (
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -24,14 +26,22 @@ type SimLink struct {
 	Latency time.Duration
 	// BitsPerSecond is the bandwidth of the link, each way (0: 100 Mbit/s).
 	BitsPerSecond int
+	// Loss is the fraction of the packets the host sends that the network
+	// loses at random (0 to 1), on top of those a full link drops.
+	Loss float64
 }
+
+// ErrBadSimLink: a SimLink with a negative latency or bandwidth, or a loss
+// outside 0 to 1.
+var ErrBadSimLink = errors.New("bad simulated link")
 
 // SimNet is a simulated IP network (github.com/marcopolo/simnet) whose
 // hosts speak QUIC over it: latency and bandwidth per host, packets queued
 // and dropped at a full link as a router would. It is meant to be run in a
 // testing/synctest bubble, where minutes of network time take moments;
 // every host and the network must then be made and closed inside the
-// bubble. Hosts can be cut off and reconnected (Partition, Heal).
+// bubble. Hosts can lose packets at random (SimLink.Loss), and be cut off
+// and reconnected (Partition, Heal).
 type SimNet struct {
 	net   *simnet.Simnet
 	hosts []host.Host
@@ -51,6 +61,10 @@ func NewSimNet(links []SimLink) (*SimNet, []host.Host, error) {
 	sn := &SimNet{latency: map[string]time.Duration{}, side: map[string]int{}}
 	sn.net = &simnet.Simnet{LatencyFunc: sn.packetLatency}
 	for i, l := range links {
+		if l.Latency < 0 || l.BitsPerSecond < 0 || !(l.Loss >= 0 && l.Loss <= 1) {
+			sn.Close()
+			return nil, nil, fmt.Errorf("transport: simulated link %d: %w: latency %s, %d bit/s, loss %v", i, ErrBadSimLink, l.Latency, l.BitsPerSecond, l.Loss)
+		}
 		bps := l.BitsPerSecond
 		if bps <= 0 {
 			bps = 100_000_000
@@ -63,7 +77,7 @@ func NewSimNet(links []SimLink) (*SimNet, []host.Host, error) {
 		}
 		h, err := libp2p.New(
 			libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", ip)),
-			simQUIC(sn.net, settings),
+			simQUIC(sn.net, settings, l.Loss, uint64(i)),
 			libp2p.DisableIdentifyAddressDiscovery(), // it stalls a synctest bubble
 			libp2p.ResourceManager(&network.NullResourceManager{}),
 			libp2p.DisableRelay(),
@@ -134,13 +148,17 @@ func ipOf(a net.Addr) string {
 
 // simQUIC makes a host's QUIC transport send through the simulated network
 // instead of UDP sockets (as go-libp2p's x/simlibp2p does).
-func simQUIC(sn *simnet.Simnet, settings simnet.NodeBiDiLinkSettings) libp2p.Option {
+func simQUIC(sn *simnet.Simnet, settings simnet.NodeBiDiLinkSettings, loss float64, seed uint64) libp2p.Option {
 	var src sourceIP
 	opts := []quicreuse.Option{
 		quicreuse.OverrideSourceIPSelector(func() (quicreuse.SourceIPSelector, error) { return &src, nil }),
 		quicreuse.OverrideListenUDP(func(_ string, addr *net.UDPAddr) (net.PacketConn, error) {
 			src.ip.Store(&addr.IP)
-			return sn.NewEndpoint(addr, settings), nil
+			conn := sn.NewEndpoint(addr, settings)
+			if loss > 0 {
+				return &lossyConn{SimConn: conn, loss: loss, rand: rand.New(rand.NewPCG(seed, 0x5eed))}, nil
+			}
+			return conn, nil
 		}),
 	}
 	return libp2p.QUICReuse(func(l fx.Lifecycle, reset quic.StatelessResetKey, token quic.TokenGeneratorKey, o ...quicreuse.Option) (*quicreuse.ConnManager, error) {
@@ -151,6 +169,26 @@ func simQUIC(sn *simnet.Simnet, settings simnet.NodeBiDiLinkSettings) libp2p.Opt
 		l.Append(fx.StopHook(cm.Close))
 		return cm, nil
 	}, opts...)
+}
+
+// lossyConn loses a random fraction of the packets written to it: the
+// sender believes they were sent.
+type lossyConn struct {
+	*simnet.SimConn
+	loss float64
+
+	mu   sync.Mutex
+	rand *rand.Rand
+}
+
+func (c *lossyConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	c.mu.Lock()
+	lost := c.rand.Float64() < c.loss
+	c.mu.Unlock()
+	if lost {
+		return len(p), nil
+	}
+	return c.SimConn.WriteTo(p, addr)
 }
 
 // sourceIP answers QUIC's question of which address to send from: the
