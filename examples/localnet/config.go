@@ -18,6 +18,7 @@ type Config struct {
 	TxSize            int           // -tx-size: bytes per transaction
 	Rate              float64       // -rate: transactions injected per second (0: all at once)
 	Mocknet           bool          // -mocknet: go-libp2p's in-memory network instead of TCP on 127.0.0.1
+	WAN               bool          // -wan: a simulated WAN (QUIC, 10-150 ms per host, 20 Mbit/s) instead of TCP on 127.0.0.1
 	Seed              uint64        // -seed: random seed (0: pick one, printed)
 	Timeout           time.Duration // -timeout: bound on discovery plus propagation
 	DiscoveryTimeout  time.Duration // -discovery-timeout: how long to wait for the discovery target
@@ -68,6 +69,7 @@ Flags:
 	fs.IntVar(&cfg.TxSize, "tx-size", cfg.TxSize, "bytes per transaction (at least 16)")
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "transactions injected per second (0: all at once)")
 	fs.BoolVar(&cfg.Mocknet, "mocknet", cfg.Mocknet, "use go-libp2p's in-memory mocknet instead of TCP on 127.0.0.1")
+	fs.BoolVar(&cfg.WAN, "wan", cfg.WAN, "use a simulated WAN instead of TCP on 127.0.0.1: QUIC, each host 10-150 ms (one way) from the others' core, 20 Mbit/s links; it runs in real time")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed for where transactions are injected (0: a random one, printed)")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "give up if discovery and propagation take longer")
 	fs.DurationVar(&cfg.DiscoveryTimeout, "discovery-timeout", cfg.DiscoveryTimeout, "inject anyway if discovery has not reached its target by then")
@@ -92,6 +94,8 @@ const maxNodes = 1000
 // validate checks that the configuration can run.
 func (c Config) validate() error {
 	switch {
+	case c.Mocknet && c.WAN:
+		return fmt.Errorf("%w: -mocknet and -wan: choose one network", errBadFlag)
 	case c.Nodes < 2:
 		return fmt.Errorf("%w: -n %d: need at least 2 nodes", errBadFlag, c.Nodes)
 	case c.Nodes > maxNodes:

@@ -18,24 +18,22 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// smallConfig is a network small enough for a test.
-func smallConfig(mocknet bool) Config {
+// smallConfig is a network small enough for a test, on TCP ("tcp"), a
+// mocknet ("mocknet") or a simulated WAN ("wan").
+func smallConfig(network string) Config {
 	cfg := DefaultConfig()
-	cfg.Nodes, cfg.Txs, cfg.Mocknet, cfg.Seed = 6, 20, mocknet, 42
+	cfg.Nodes, cfg.Txs, cfg.Seed = 6, 20, 42
+	cfg.Mocknet, cfg.WAN = network == "mocknet", network == "wan"
 	cfg.Timeout = 30 * time.Second
 	cfg.EnsurePeersPeriod = 200 * time.Millisecond
 	return cfg
 }
 
 func TestSmallNetworkDeliversEveryTxToEveryNode(t *testing.T) {
-	for _, mocknet := range []bool{false, true} {
-		name := "tcp"
-		if mocknet {
-			name = "mocknet"
-		}
+	for _, name := range []string{"tcp", "mocknet", "wan"} {
 		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
-			res, err := run(context.Background(), smallConfig(mocknet), &out)
+			res, err := run(context.Background(), smallConfig(name), &out)
 			if err != nil {
 				t.Fatalf("run: %s\n%s", err, out.String())
 			}
@@ -58,6 +56,10 @@ func TestSmallNetworkDeliversEveryTxToEveryNode(t *testing.T) {
 			}
 			if len(res.Latency) != 20 || !(0 < res.P50 && res.P50 <= res.P99 && res.P99 <= res.Max) {
 				t.Fatalf("latencies p50 %s p99 %s max %s over %d", res.P50, res.P99, res.Max, len(res.Latency))
+			}
+			// On the WAN any two nodes are at least 20 ms apart, one way.
+			if name == "wan" && res.P50 < 20*time.Millisecond {
+				t.Fatalf("on the simulated WAN a tx reached every node in %s (p50)", res.P50)
 			}
 			// Every node took every tx once: 20 txs reached 5 nodes each from
 			// a peer; the rest of the receipts are the duplicates.
@@ -99,7 +101,7 @@ func TestSmallNetworkDeliversEveryTxToEveryNode(t *testing.T) {
 }
 
 func TestRunFailsClearlyWhenANodeIsUnreachable(t *testing.T) {
-	cfg := smallConfig(true)
+	cfg := smallConfig("mocknet")
 	cfg.Nodes, cfg.Txs, cfg.Isolated = 4, 5, 1
 	cfg.DiscoveryTimeout, cfg.Timeout = 500*time.Millisecond, 1500*time.Millisecond
 	var out bytes.Buffer
@@ -128,7 +130,7 @@ func TestRunFailsClearlyWhenANodeIsUnreachable(t *testing.T) {
 }
 
 func TestRunStopsEverythingWhenInterrupted(t *testing.T) {
-	cfg := smallConfig(true)
+	cfg := smallConfig("mocknet")
 	cfg.Isolated = 1 // discovery never completes
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
@@ -179,7 +181,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"-n", "1"}, {"-n", "100000"}, {"-txs", "0"}, {"-tx-size", "8"}, {"-rate", "-1"}, {"-timeout", "0s"},
-		{"-min-outbound", "0"}, {"-isolated", "20"}, {"-isolated", "-1"}, {"stray"},
+		{"-min-outbound", "0"}, {"-isolated", "20"}, {"-isolated", "-1"}, {"stray"}, {"-mocknet", "-wan"},
 	} {
 		if _, err := parseFlags(args, io.Discard); !errors.Is(err, errBadFlag) {
 			t.Errorf("parseFlags(%q) = %v, want errBadFlag", args, err)

@@ -1,6 +1,8 @@
 // Command localnet runs a whole Switchyard network in one process and
 // measures it: N nodes (default 20) on real TCP on 127.0.0.1, or on
-// go-libp2p's in-memory mocknet with -mocknet. Node 0 is the seed: the
+// go-libp2p's in-memory mocknet with -mocknet, or on a simulated WAN with
+// -wan (transport.NewSimNet: QUIC, 10-150 ms from each node to the core,
+// 20 Mbit/s links; the simulation runs in real time). Node 0 is the seed: the
 // others know only its address, and PEX connects them. Once every node has
 // its outbound peers and the peer graph is connected, M transactions
 // (default 200) are injected at random nodes; the mempool agents gossip
@@ -11,6 +13,7 @@
 //
 //	go run ./examples/localnet            # 20 nodes, TCP
 //	go run ./examples/localnet -mocknet -n 50 -txs 1000
+//	go run ./examples/localnet -wan
 //
 // The exit status is 0 only if every node got every transaction; 1 if not
 // (the last line says which nodes lack what), 2 for bad flags or a network

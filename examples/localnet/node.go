@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -31,14 +32,26 @@ type node struct {
 // network is the running nodes and what they run on.
 type network struct {
 	nodes []*node
-	mn    mocknet.Mocknet // nil on TCP
+	mn    mocknet.Mocknet   // nil on TCP
+	sim   *transport.SimNet // nil but with -wan
+}
+
+// wanLinks are the simulated WAN's access links, one per node: one-way
+// latencies spread over 10-150 ms (so two nodes are 20-300 ms apart) and
+// 20 Mbit/s each way.
+func wanLinks(n int, rng *rand.Rand) []transport.SimLink {
+	links := make([]transport.SimLink, n)
+	for i := range links {
+		links[i] = transport.SimLink{Latency: time.Duration(10+rng.IntN(141)) * time.Millisecond, BitsPerSecond: 20_000_000}
+	}
+	return links
 }
 
 // startNetwork builds and starts cfg.Nodes Switches (on 127.0.0.1 TCP, or
 // on a mocknet) and their agents. Node 0 is the seed: every other node but
 // the last cfg.Isolated ones has its address, and only it, in its book.
 // On error everything already started is stopped.
-func startNetwork(cfg Config, validate mempool.ValidateFunc) (_ *network, err error) {
+func startNetwork(cfg Config, validate mempool.ValidateFunc, rng *rand.Rand) (_ *network, err error) {
 	net := &network{}
 	defer func() {
 		if err != nil {
@@ -53,13 +66,20 @@ func startNetwork(cfg Config, validate mempool.ValidateFunc) (_ *network, err er
 		}
 		net.mn, hosts = mn, hs
 	}
+	if cfg.WAN {
+		sim, hs, err := transport.NewSimNet(wanLinks(cfg.Nodes, rng))
+		if err != nil {
+			return nil, fmt.Errorf("simulated WAN: %w", err)
+		}
+		net.sim, hosts = sim, hs
+	}
 	net.nodes = make([]*node, cfg.Nodes)
 	for i := range net.nodes {
 		n := &node{idx: i, reg: prometheus.NewRegistry()}
 		// The seed takes every node as an inbound peer; the others keep
 		// the default limits.
 		opts := []p2p.Option{p2p.WithMetrics(n.reg), p2p.WithMaxPeers(max(40, cfg.Nodes), 10)}
-		if cfg.Mocknet {
+		if hosts != nil {
 			opts = append(opts, p2p.WithHost(hosts[i]))
 		} else {
 			opts = append(opts, p2p.WithHostOptions(
@@ -140,7 +160,8 @@ func addressOf(sw *p2p.Switch) (*p2p.NetAddress, error) {
 	return na, nil
 }
 
-// stop stops every agent, then every Switch and book, then the mocknet,
+// stop stops every agent, then every Switch and book, then the mocknet or
+// the simulated WAN,
 // and returns when all their goroutines have ended. It is safe on a
 // partly started network.
 func (net *network) stop() {
@@ -177,6 +198,9 @@ func (net *network) stop() {
 	wg.Wait()
 	if net.mn != nil {
 		net.mn.Close()
+	}
+	if net.sim != nil {
+		net.sim.Close()
 	}
 }
 

@@ -28,14 +28,17 @@ func run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 	transportName := "tcp 127.0.0.1"
-	if cfg.Mocknet {
+	switch {
+	case cfg.Mocknet:
 		transportName = "mocknet"
+	case cfg.WAN:
+		transportName = "a simulated WAN (QUIC, 20-300 ms, 20 Mbit/s)"
 	}
 	fmt.Fprintf(out, "localnet: %d nodes on %s, %d txs of %d bytes, seed %d\n", cfg.Nodes, transportName, cfg.Txs, cfg.TxSize, cfg.Seed)
 
 	tr := newTracker(cfg.Nodes, cfg.Txs, cfg.TxSize, rng)
 	began := time.Now()
-	net, err := startNetwork(cfg, tr.validator())
+	net, err := startNetwork(cfg, tr.validator(), rng)
 	if err != nil {
 		return nil, err
 	}
