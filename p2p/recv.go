@@ -64,6 +64,7 @@ func (m *MConnection) serveRecv(desc *ChannelDescriptor, s network.Stream) {
 	}
 	defer m.removeReader(desc.Id, fr)
 	q := m.sw.recvQueues[desc.Id]
+	handler := m.sw.handlers[desc.Id]
 	stats := m.sw.metrics.channel(desc.Id)
 	held := &m.recvHeld[desc.Id]
 	var batch [recvBatch]InboundBytes
@@ -78,6 +79,9 @@ func (m *MConnection) serveRecv(desc *ChannelDescriptor, s network.Stream) {
 		}
 		clear(batch[:n])
 		n, size = 0, 0
+		if ok && handler.on() { // set since we chose the queue
+			m.sw.drainToHandler(desc.Id)
+		}
 		return ok
 	}
 	for {
@@ -93,7 +97,16 @@ func (m *MConnection) serveRecv(desc *ChannelDescriptor, s network.Stream) {
 			s.Reset()
 			return
 		}
-		msg, err := fr.next()
+		// With a handler set and none of this stream's messages waiting
+		// in the queue (they go first), the message is lent to it.
+		lend := n == 0 && handler.on() && held.Load() == 0
+		var msg []byte
+		var err error
+		if lend {
+			msg, err = fr.nextLent()
+		} else {
+			msg, err = fr.next()
+		}
 		if err != nil {
 			if n > 0 {
 				flush()
@@ -109,6 +122,14 @@ func (m *MConnection) serveRecv(desc *ChannelDescriptor, s network.Stream) {
 			}
 			s.Reset()
 			return
+		}
+		if lend {
+			if handler.call(InboundBytes{MConn: m, Bytes: msg}) {
+				stats.received(1, len(msg))
+				fr.releaseLent()
+				continue
+			}
+			msg = fr.keepLent(msg) // the handler was unset meanwhile: Receive gets it
 		}
 		batch[n] = InboundBytes{MConn: m, Bytes: msg}
 		n++
@@ -218,6 +239,11 @@ type frameReader struct {
 	release func(size int)       // gives back what reserve took, for a frame that failed
 	pending int                  // reserved for the frame being read
 
+	// The message lent by nextLent, until releaseLent or keepLent.
+	lentPeeked int     // its bytes in br's buffer, to discard
+	lentBuf    *[]byte // the pooled buffer it is in
+	lentSize   int     // its reservation
+
 	// Used by the reader's goroutine only.
 	inFrame     bool          // a frame has begun
 	windowTime  time.Duration // time spent waiting for the stream inside frames, this window
@@ -323,31 +349,47 @@ func frameBuffered(br *bufio.Reader) bool {
 // from the stream as they are. When it fails after reserve succeeded, it
 // releases nothing: the caller that gave reserve does.
 func readFrame(br *bufio.Reader, src io.Reader, max int, reserve func(int) error) ([]byte, error) {
-	size, err := varint.ReadUvarint(br)
-	switch {
-	case err == io.EOF:
-		return nil, io.EOF
-	case errors.Is(err, varint.ErrOverflow), errors.Is(err, varint.ErrNotMinimal):
-		return nil, fmt.Errorf("%w: length prefix: %w", ErrBadFrame, err)
-	case err == io.ErrUnexpectedEOF:
-		return nil, fmt.Errorf("%w: stream ended inside a length prefix", ErrBadFrame)
-	case err != nil:
+	size, err := readFrameSize(br, max)
+	if err != nil {
 		return nil, err
-	}
-	if size > uint64(max) {
-		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrMessageTooLarge, size, max)
 	}
 	if reserve == nil {
 		reserve = func(int) error { return nil }
 	}
-	msg, err := readBody(br, src, int(size), reserve)
+	msg, err := readBody(br, src, size, reserve)
 	if err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return nil, fmt.Errorf("%w: stream ended %d bytes into a %d-byte message", ErrBadFrame, len(msg), size)
-		}
-		return nil, err
+		return nil, bodyError(err, len(msg), size)
 	}
 	return msg, nil
+}
+
+// readFrameSize reads a frame's length prefix and checks it against max;
+// see readFrame for its errors.
+func readFrameSize(br *bufio.Reader, max int) (int, error) {
+	size, err := varint.ReadUvarint(br)
+	switch {
+	case err == io.EOF:
+		return 0, io.EOF
+	case errors.Is(err, varint.ErrOverflow), errors.Is(err, varint.ErrNotMinimal):
+		return 0, fmt.Errorf("%w: length prefix: %w", ErrBadFrame, err)
+	case err == io.ErrUnexpectedEOF:
+		return 0, fmt.Errorf("%w: stream ended inside a length prefix", ErrBadFrame)
+	case err != nil:
+		return 0, err
+	}
+	if size > uint64(max) {
+		return 0, fmt.Errorf("%w: %d bytes (max %d)", ErrMessageTooLarge, size, max)
+	}
+	return int(size), nil
+}
+
+// bodyError is the error of a frame body that failed after got of its size
+// bytes: an end of stream inside it is ErrBadFrame.
+func bodyError(err error, got, size int) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("%w: stream ended %d bytes into a %d-byte message", ErrBadFrame, got, size)
+	}
+	return err
 }
 
 // directReadMin is the smallest part of a message body, beyond what the

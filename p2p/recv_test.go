@@ -42,17 +42,21 @@ func framed(t *testing.T, sizes []int) (data []byte, msgs [][]byte) {
 	return buf.Bytes(), msgs
 }
 
-func TestReadFrameReadsSmallAndLargeBodiesWhateverTheChunking(t *testing.T) {
-	sizes := []int{0, 1, 100, directReadMin - 1, directReadMin, directReadMin + 1, 70000, 3, 65536, 9000, 2}
-	data, want := framed(t, sizes)
-	sources := map[string]func(io.Reader) io.Reader{
+// chunkings are ways a stream may cut what it is sent.
+func chunkings() map[string]func(io.Reader) io.Reader {
+	return map[string]func(io.Reader) io.Reader{
 		"whole":    func(r io.Reader) io.Reader { return r },
 		"one byte": iotest.OneByteReader,
 		"half":     iotest.HalfReader,
 		"data+EOF": iotest.DataErrReader,
 		"1000":     func(r io.Reader) io.Reader { return &chunkReader{r: r, chunk: 1000} },
 	}
-	for name, wrap := range sources {
+}
+
+func TestReadFrameReadsSmallAndLargeBodiesWhateverTheChunking(t *testing.T) {
+	sizes := []int{0, 1, 100, directReadMin - 1, directReadMin, directReadMin + 1, 70000, 3, 65536, 9000, 2}
+	data, want := framed(t, sizes)
+	for name, wrap := range chunkings() {
 		for _, bufSize := range []int{16, 4096, 64 << 10} {
 			t.Run(fmt.Sprintf("%s/%d", name, bufSize), func(t *testing.T) {
 				src := wrap(bytes.NewReader(data))

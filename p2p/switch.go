@@ -31,6 +31,7 @@ type Switch struct {
 	descByID   [256]*ChannelDescriptor
 	protoByID  [256]protocol.ID
 	recvQueues [256]*recvQueue
+	handlers   [256]*channelHandler // SetChannelHandler's
 
 	host     host.Host
 	ownsHost bool
@@ -108,6 +109,7 @@ func NewSwitch(chDescs []*ChannelDescriptor, opts ...Option) *Switch {
 		sw.descByID[d.Id] = &nd
 		sw.protoByID[d.Id] = ChannelProtocolID(sw.cfg.network, d.Id)
 		sw.recvQueues[d.Id] = newRecvQueue(nd.RecvQueueCapacity)
+		sw.handlers[d.Id] = &channelHandler{}
 	}
 	return sw
 }
