@@ -91,14 +91,19 @@ func NewMempoolAgent(sw *p2p.Switch, mem *Mempool, opts ...AgentOption) *Mempool
 func (a *MempoolAgent) Mempool() *Mempool { return a.mem }
 
 // Start begins receiving and gossiping; peers already connected get the pool.
+// Transactions are taken on the lending receive path (p2p's
+// SetChannelHandler): a duplicate, the most common message, costs no
+// allocation.
 func (a *MempoolAgent) Start() {
 	if !a.started.CompareAndSwap(false, true) {
 		return
 	}
 	a.sw.AddEventListener(a.listenerName(), a.swEvents)
-	a.wg.Add(2)
+	if err := a.sw.SetChannelHandler(MempoolCh, a.handle); err != nil {
+		log.Errorf("receive: %s", err)
+	}
+	a.wg.Add(1)
 	go a.switchEventsRoutine()
-	go a.receiveRoutine()
 	for _, p := range a.sw.Peers().List() {
 		a.addPeer(p)
 	}
@@ -110,6 +115,9 @@ func (a *MempoolAgent) Stop() {
 		return
 	}
 	a.sw.RemoveEventListener(a.listenerName())
+	if err := a.sw.SetChannelHandler(MempoolCh, nil); err != nil {
+		log.Debugf("receive: %s", err)
+	}
 	a.cancel()
 	a.wg.Wait()
 }
@@ -137,20 +145,9 @@ func (a *MempoolAgent) switchEventsRoutine() {
 	}
 }
 
-// receiveRoutine takes transactions from peers into the pool.
-func (a *MempoolAgent) receiveRoutine() {
-	defer a.wg.Done()
-	for {
-		in, err := a.sw.ReceiveContext(a.ctx, MempoolCh)
-		if err != nil {
-			if !errors.Is(err, context.Canceled) && !errors.Is(err, p2p.ErrSwitchStopped) {
-				log.Errorf("receive: %s", err)
-			}
-			return
-		}
-		a.take(in.MConn.Peer, in.Bytes)
-	}
-}
+// handle takes a transaction from a peer into the pool; in.Bytes is lent
+// (take copies a transaction it keeps).
+func (a *MempoolAgent) handle(in p2p.InboundBytes) { a.take(in.MConn.Peer, in.Bytes) }
 
 // take processes one message from peer, within peer's ingest budget.
 func (a *MempoolAgent) take(peer *p2p.Peer, msg []byte) {

@@ -149,14 +149,16 @@ func (m *Mempool) addTx(tx []byte, from string) error {
 		}
 		return ErrTxInCache
 	}
+	// The pool's own copy, made before anything else sees tx: a
+	// transaction from a peer is lent (p2p's SetChannelHandler).
+	msg := append([]byte{msgTypeTx}, tx...)
 	if m.validate != nil {
-		if err := m.validate(tx); err != nil {
+		if err := m.validate(msg[1:]); err != nil {
 			m.stats.Invalid.Add(1)
 			return fmt.Errorf("%w: %w", ErrInvalidTx, err)
 		}
 	}
 	m.evictLocked(len(tx))
-	msg := append([]byte{msgTypeTx}, tx...)
 	key, _, _ := strings.Cut(from, "#")
 	e := &entry{seq: m.nextSeq, hash: h, msg: msg, tx: msg[1:], origin: key, have: map[string]struct{}{}}
 	if from != "" {
