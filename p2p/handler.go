@@ -68,7 +68,12 @@ func (c *channelHandler) call(in InboundBytes) bool {
 // runs that stream is not read, so a slow h slows that peer's channel only
 // (backpressure through the stream's window, as a slow Receive does); the
 // message's bytes count against the peer's memory budget until h returns.
-// h must not call SetChannelHandler.
+// h may penalise the peer (Penalize and the like return at once) but must
+// not call SetChannelHandler, StopPeerGracefully or Stop, which wait for
+// handlers. Unlike Receive's queue, which reads ahead, the lending path
+// reads a peer's next message only once h has returned: what a peer sent
+// just before it left may be lost if h has not taken it when the
+// connection closes.
 //
 // Messages already waiting for Receive when h is set are handed to h first,
 // in order. Once SetChannelHandler returns, the old handler is not called
