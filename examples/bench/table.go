@@ -48,11 +48,11 @@ func (r results) metric(name, unit string) float64 {
 			return math.NaN()
 		}
 		return float64(res.Bytes) * float64(res.N) / 1e6 / res.T.Seconds()
-	case "allocs/op":
-		if res.MemAllocs == 0 {
-			return math.NaN()
+	case "allocs/op", "B/op": // testing.Benchmark always measures them
+		if unit == "B/op" {
+			return float64(res.MemBytes) / float64(res.N)
 		}
-		return float64(res.AllocsPerOp())
+		return float64(res.MemAllocs) / float64(res.N)
 	}
 	if v, ok := res.Extra[unit]; ok {
 		return v
@@ -135,6 +135,26 @@ func comparisons(r results) []comparison {
 		add(compare(t.label+": delivery p99 under load", r.metric(t.sw, suite.UnitP99), r.metric(t.raw, suite.UnitP99), "ns", dur, nil))
 		add(compare(t.label+": allocs/msg (whole process)", r.metric(t.sw, "allocs/op"), r.metric(t.raw, "allocs/op"), "allocs", plain, nil))
 	}
+	add(compare("1 channel 256 B, TLS, lending: msgs/s vs raw stream", r.metric(tput256Lend, suite.UnitMsgsPerSec), r.metric(tput256Raw, suite.UnitMsgsPerSec), "msgs/s", rate, atLeast(0.7, "≥ 0.70× raw")))
+	add(compare("1 channel 256 B, TLS, lending: msgs/s vs Receive", r.metric(tput256Lend, suite.UnitMsgsPerSec), r.metric(tput256Switch, suite.UnitMsgsPerSec), "msgs/s", rate, nil))
+	add(compare("1 channel 64 KiB, TLS, lending: MB/s vs raw stream", r.metric(tput64KLend, "MB/s"), r.metric(tput64KRaw, "MB/s"), "MB/s", mbps, atLeast(0.9, "≥ 0.90× raw")))
+	add(compare("1 channel 64 KiB, TLS, lending: MB/s vs Receive", r.metric(tput64KLend, "MB/s"), r.metric(tput64KSwitch, "MB/s"), "MB/s", mbps, nil))
+	for _, p := range []struct {
+		label, path, raw string
+	}{
+		{"256 B send path (Switch to raw host)", sendPath256, tput256Raw},
+		{"256 B receive path (raw host to Receive)", recvPath256, tput256Raw},
+		{"256 B receive path (raw host to a lending handler)", lendPath256, tput256Raw},
+		{"64 KiB send path (Switch to raw host)", sendPath64K, tput64KRaw},
+		{"64 KiB receive path (raw host to Receive)", recvPath64K, tput64KRaw},
+		{"64 KiB receive path (raw host to a lending handler)", lendPath64K, tput64KRaw},
+	} {
+		add(compare(p.label+": msgs/s vs raw stream", r.metric(p.path, suite.UnitMsgsPerSec), r.metric(p.raw, suite.UnitMsgsPerSec), "msgs/s", rate, nil))
+		add(compare(p.label+": allocs/msg vs raw stream", r.metric(p.path, "allocs/op"), r.metric(p.raw, "allocs/op"), "allocs", plain, nil))
+		add(compare(p.label+": bytes allocated/msg vs raw stream", r.metric(p.path, "B/op"), r.metric(p.raw, "B/op"), "B", bytesize, nil))
+	}
+	add(compare("echo 256 B, lending: p50 round trip vs raw stream", r.metric(echoLend, suite.UnitP50), r.metric(echoRaw, suite.UnitP50), "ns", dur, atMost(1, "≤ 1.0× raw")))
+	add(compare("echo 256 B, lending: p99 round trip vs raw stream", r.metric(echoLend, suite.UnitP99), r.metric(echoRaw, suite.UnitP99), "ns", dur, nil))
 	add(compare("echo 256 B: p50 round trip vs raw stream", r.metric(echoSwitch, suite.UnitP50), r.metric(echoRaw, suite.UnitP50), "ns", dur, atMost(1.5, "≤ 1.5× raw")))
 	add(compare("echo 256 B: p99 round trip vs raw stream", r.metric(echoSwitch, suite.UnitP99), r.metric(echoRaw, suite.UnitP99), "ns", dur, nil))
 	add(compare("echo 256 B: round trips/s vs raw stream", r.metric(echoSwitch, suite.UnitRoundTripsPerSec), r.metric(echoRaw, suite.UnitRoundTripsPerSec), "rtt/s", rate, nil))

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,6 +72,44 @@ func SwitchEcho(b *testing.B, size int) {
 		return nil
 	}
 	runEcho(b, roundTrip)
+}
+
+// SwitchEchoLending is SwitchEcho with both Switches on the lending path:
+// B's handler sends a copy of each message back (Send keeps the slice it is
+// given until it is written), A's handler checks the reply; neither side
+// queues for Receive.
+func SwitchEchoLending(b *testing.B, size int) {
+	size = max(size, MinMessageSize)
+	pair := newSwitchPair(b, echoChannels(size), transport.SecurityTLS)
+	defer pair.close()
+	if err := pair.b.SetChannelHandler(benchCh, func(in p2p.InboundBytes) {
+		in.MConn.Peer.Send(benchCh, p2p.ByteSlice(bytes.Clone(in.Bytes)))
+	}); err != nil {
+		b.Fatal(err)
+	}
+	var want atomic.Uint64 // the sequence number of the request in flight
+	replies := make(chan error, 1)
+	if err := pair.a.SetChannelHandler(benchCh, func(in p2p.InboundBytes) {
+		var err error
+		if len(in.Bytes) != size || seqOf(in.Bytes) != want.Load() {
+			err = fmt.Errorf("reply of %d bytes with sequence %d, want %d bytes with %d", len(in.Bytes), seqOf(in.Bytes), size, want.Load())
+		}
+		replies <- err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	msg := make([]byte, size)
+	runEcho(b, func(i int) error {
+		putSeq(msg, uint64(i))
+		want.Store(uint64(i))
+		if !pair.bPeer.Send(benchCh, p2p.ByteSlice(msg)) {
+			return fmt.Errorf("round trip %d: send failed", i)
+		}
+		if err := <-replies; err != nil {
+			return fmt.Errorf("round trip %d: %w", i, err)
+		}
+		return nil
+	})
 }
 
 // runEcho times b.N calls of roundTrip after echoWarmup untimed ones,

@@ -41,51 +41,103 @@ func warmupMessages(size int) int { return max(1000, (4<<20)/max(size, 1)) }
 // is mostly the time spent in queues and windows. It fails b if a message is
 // lost, reordered or changed in length.
 func SwitchThroughput(b *testing.B, size int, sec transport.Security) {
+	switchThroughput(b, size, sec, false)
+}
+
+// SwitchThroughputLending is SwitchThroughput with the receiver on the
+// lending path: a handler set with Switch.SetChannelHandler checks each
+// message, lent, on the stream reader's goroutine.
+func SwitchThroughputLending(b *testing.B, size int, sec transport.Security) {
+	switchThroughput(b, size, sec, true)
+}
+
+func switchThroughput(b *testing.B, size int, sec transport.Security, lend bool) {
 	size = max(size, MinMessageSize)
 	b.ReportAllocs()
 	pair := newSwitchPair(b, throughputChannels(size), sec)
 	var wg sync.WaitGroup
 	defer func() { pair.close(); wg.Wait() }()
 	f := newFlow(warmupMessages(size), b.N)
-	every := sampleEvery(size)
-
 	var hist histogram
+	switchReceiver(b, pair.b, f, size, &hist, lend, &wg)
+	f.run(b, size, switchSender(pair.bPeer, f, size), pair.close)
+	hist.report(b)
+}
+
+// checker returns the flow's check of message i: its size and sequence
+// number, its age recorded in hist every sampleEvery.
+func checker(f *flow, size int, hist *histogram) func(i int, msg []byte) error {
+	every := sampleEvery(size)
+	return func(i int, msg []byte) error {
+		if len(msg) != size || seqOf(msg) != uint64(i) {
+			return fmt.Errorf("message %d: got %d bytes with sequence %d", i, len(msg), seqOf(msg))
+		}
+		if i >= f.warm && i%every == 0 {
+			hist.record(age(msg))
+		}
+		f.received(i)
+		return nil
+	}
+}
+
+// switchReceiver receives the flow's messages on sw: with a handler
+// (lend), or in a goroutine counted by wg that loops Receive.
+func switchReceiver(b *testing.B, sw *p2p.Switch, f *flow, size int, hist *histogram, lend bool, wg *sync.WaitGroup) {
+	check := checker(f, size, hist)
+	if lend {
+		next := 0 // one peer, one stream: the handler's calls are sequential
+		if err := sw.SetChannelHandler(benchCh, func(in p2p.InboundBytes) {
+			if next == f.total {
+				return
+			}
+			if err := check(next, in.Bytes); err != nil {
+				next = f.total
+				f.finish(err)
+				return
+			}
+			if next++; next == f.total {
+				f.finish(nil)
+			}
+		}); err != nil {
+			b.Fatal(err)
+		}
+		return
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		f.recvDone <- func() error {
 			for i := range f.total {
-				m, ok := pair.b.Receive(benchCh)
+				m, ok := sw.Receive(benchCh)
 				if !ok {
 					return fmt.Errorf("receive %d of %d: switch stopped", i, f.total)
 				}
-				if len(m.Bytes) != size || seqOf(m.Bytes) != uint64(i) {
-					return fmt.Errorf("message %d: got %d bytes with sequence %d", i, len(m.Bytes), seqOf(m.Bytes))
+				if err := check(i, m.Bytes); err != nil {
+					return err
 				}
-				if i >= f.warm && i%every == 0 {
-					hist.record(age(m.Bytes))
-				}
-				f.received(i)
 			}
 			return nil
 		}()
 	}()
-	ring := newRing(size)
-	send := func(from, to int) error {
+}
+
+// switchSender returns the flow's sender through a Switch: Peer.Send of
+// each message to p, stamped every sampleEvery.
+func switchSender(p *p2p.Peer, f *flow, size int) func(from, to int) error {
+	ring, every := newRing(size), sampleEvery(size)
+	return func(from, to int) error {
 		for i := from; i < to; i++ {
 			msg := ring[i%len(ring)]
 			putSeq(msg, uint64(i))
 			if i%every == 0 {
 				stamp(msg)
 			}
-			if !pair.bPeer.Send(benchCh, p2p.ByteSlice(msg)) {
+			if !p.Send(benchCh, p2p.ByteSlice(msg)) {
 				return fmt.Errorf("send %d of %d failed", i, f.total)
 			}
 		}
 		return nil
 	}
-	f.run(b, size, send, pair.close)
-	hist.report(b)
 }
 
 // RawThroughput is SwitchThroughput's baseline: one libp2p stream between
@@ -115,10 +167,25 @@ func rawThroughput(b *testing.B, size int, sec transport.Security, allocate bool
 	var handlers handlerGroup
 	defer func() { pair.close(); handlers.wait() }()
 	f := newFlow(warmupMessages(size), b.N)
-	every := sampleEvery(size)
-
 	var hist histogram
-	pair.b.SetStreamHandler(rawSinkProto, handlers.wrap(func(s network.Stream) {
+	pair.b.SetStreamHandler(rawSinkProto, handlers.wrap(rawReceiver(f, size, &hist, allocate)))
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	s, err := pair.a.NewStream(ctx, pair.b.ID(), rawSinkProto)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.run(b, size, rawSender(s, f, size), pair.close)
+	s.Close()
+	hist.report(b)
+}
+
+// rawReceiver is a stream handler that reads the flow's frames through a
+// 64 KiB bufio.Reader, into one reused buffer or (allocate) a new slice
+// each, and checks them.
+func rawReceiver(f *flow, size int, hist *histogram, allocate bool) network.StreamHandler {
+	check := checker(f, size, hist)
+	return func(s network.Stream) {
 		err := func() error {
 			br := bufio.NewReaderSize(s, rawBufferSize)
 			var buf []byte
@@ -130,33 +197,30 @@ func rawThroughput(b *testing.B, size int, sec transport.Security, allocate bool
 				if err != nil {
 					return fmt.Errorf("read %d of %d: %w", i, f.total, err)
 				}
-				if len(msg) != size || seqOf(msg) != uint64(i) {
-					return fmt.Errorf("message %d: got %d bytes with sequence %d", i, len(msg), seqOf(msg))
+				if err := check(i, msg); err != nil {
+					return err
 				}
-				if i >= f.warm && i%every == 0 {
-					hist.record(age(msg))
-				}
-				f.received(i)
 			}
 			return nil
 		}()
-		f.recvDone <- err
+		f.finish(err)
 		if err != nil {
 			s.Reset()
 			return
 		}
 		io.Copy(io.Discard, s) // until the sender closes
 		s.Close()
-	}))
-	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
-	defer cancel()
-	s, err := pair.a.NewStream(ctx, pair.b.ID(), rawSinkProto)
-	if err != nil {
-		b.Fatal(err)
 	}
+}
+
+// rawSender returns the flow's sender on a raw stream: frames written
+// through a 64 KiB bufio.Writer, flushed when there is nothing more to
+// write, from the same buffers as switchSender's (the same cache
+// footprint).
+func rawSender(s network.Stream, f *flow, size int) func(from, to int) error {
 	bw := bufio.NewWriterSize(s, rawBufferSize)
-	ring := newRing(size) // the same buffers as SwitchThroughput's sender: the same cache footprint
-	send := func(from, to int) error {
+	ring, every := newRing(size), sampleEvery(size)
+	return func(from, to int) error {
 		for i := from; i < to; i++ {
 			msg := ring[i%len(ring)]
 			putSeq(msg, uint64(i))
@@ -169,9 +233,6 @@ func rawThroughput(b *testing.B, size int, sec transport.Security, allocate bool
 		}
 		return bw.Flush() // nothing more to write
 	}
-	f.run(b, size, send, pair.close)
-	s.Close()
-	hist.report(b)
 }
 
 // newRing returns the buffers a throughput sender cycles through. The Switch
