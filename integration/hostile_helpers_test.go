@@ -31,7 +31,7 @@ import (
 const (
 	wireMempoolCh = "/switchyard/switchyard/ch/30/1.0.0"
 	wireTestCh    = "/switchyard/switchyard/ch/10/1.0.0"
-	wirePEX       = "/switchyard/switchyard/pex/1.0.0"
+	wirePEX       = "/switchyard/switchyard/pex/1.1.0"
 )
 
 // victim is the node under attack, in a child process (victim_child_test.go).

@@ -664,7 +664,7 @@ func TestAttackAnnouncementsOfAThirdPartyDoNotFloodIt(t *testing.T) {
 		}
 		s.Write(append(binary.AppendUvarint(nil, uint64(len(msg))), msg...))
 		s.CloseWrite()
-		if n, err := io.Copy(io.Discard, s); err == nil && n == 0 {
+		if ack, err := io.ReadAll(s); err == nil && string(ack) == "\x02\x02\x00" { // PROTOCOL.md §6.2
 			accepted++
 		}
 		cancel()

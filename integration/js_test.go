@@ -287,7 +287,7 @@ func TestJavaScriptPeerInteroperates(t *testing.T) {
 
 	// Bad input (PROTOCOL.md §4.3, §5, §6, §7): each from a fresh identity.
 	mempoolCh := p2p.ChannelProtocolID(p2p.DefaultNetwork, mempool.MempoolCh)
-	pexProto := "/switchyard/switchyard/pex/1.0.0"
+	pexProto := "/switchyard/switchyard/pex/1.1.0"
 	connect := func(t *testing.T, channels ...byte) *jsNode {
 		t.Helper()
 		n := j.newNode(channels...)

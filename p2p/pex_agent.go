@@ -98,6 +98,7 @@ func (pexA *PEXAgent) Start() error {
 		pexA.book.AddOurAddress(a)
 	}
 	pexA.svc = pexcompat.NewService(h, pexcompat.ProtocolID(pexA.sw.Network()), pexHandler{pexA},
+		pexcompat.WithLegacyProtocol(pexcompat.LegacyProtocolID(pexA.sw.Network())),
 		pexcompat.WithTimeout(pexA.cfg.requestTimeout))
 	pexA.sw.AddEventListener(pexA.listenerName(), pexA.events)
 	pexA.spawn(pexA.eventsRoutine)

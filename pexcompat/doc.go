@@ -5,11 +5,14 @@
 // stream-handler Service that serves and asks them.
 //
 // PEX is its own libp2p protocol, ProtocolID(network) =
-// "/switchyard/<network>/pex/1.0.0", so peers of another network (chain
+// "/switchyard/<network>/pex/1.1.0", so peers of another network (chain
 // ID) never negotiate it. Each exchange is one stream: the opener writes one
 // frame and closes its write side; a Request is answered by one Addrs frame,
-// an announcement by nothing; then the responder closes the stream, or
-// resets it on any error.
+// an accepted announcement by an empty Addrs frame (its acknowledgement);
+// then the responder closes the stream, or resets it on any error (and on a
+// refused announcement). Version 1.0.0 (LegacyProtocolID), which a Service
+// also serves and speaks with WithLegacyProtocol, differs only in that an
+// accepted announcement is closed without an acknowledgement.
 //
 // Wire format (PROTOCOL.md, section "PEX", has the byte-level
 // specification with an annotated example):

@@ -14,8 +14,8 @@ var (
 	// message, a varint cut short, a length or count larger than the bytes
 	// that remain, or a stream that ended inside a frame).
 	ErrTruncated = errors.New("pex: message truncated")
-	// ErrUnknownType: the message type byte is not one of the types of
-	// protocol version 1.0.0 (or a nil/foreign Message was given to Marshal).
+	// ErrUnknownType: the message type byte is not one of the protocol's
+	// types (or a nil/foreign Message was given to Marshal).
 	ErrUnknownType = errors.New("pex: unknown message type")
 	// ErrTooManyAddrs: an Addrs message has more than MaxAddrs entries.
 	ErrTooManyAddrs = errors.New("pex: too many address entries")
@@ -38,9 +38,14 @@ var (
 	ErrBadVarint = errors.New("pex: invalid varint")
 
 	// ErrUnexpectedMessage: the remote sent a message of the wrong type for
-	// the exchange (a Request in answer to a Request, or data on an
-	// announcement stream, which must stay silent).
+	// the exchange (a Request in answer to a Request, an acknowledgement of
+	// an announcement that is not an empty Addrs message, or data on a
+	// 1.0.0 announcement stream, which must stay silent).
 	ErrUnexpectedMessage = errors.New("pex: unexpected message")
+	// ErrNotAcknowledged: the remote closed an announcement stream without
+	// acknowledging it (or the connection closed first): whether it took
+	// the addresses is unknown.
+	ErrNotAcknowledged = errors.New("pex: announcement not acknowledged")
 	// ErrProtocolNotSupported: the remote peer does not speak the PEX protocol
 	// ID the Service was built with (multistream-select refused it). The
 	// underlying multistream error is wrapped as well.

@@ -58,7 +58,7 @@ func ExampleService() {
 
 func ExampleProtocolID() {
 	fmt.Println(pexcompat.ProtocolID("test-chain"))
-	// Output: /switchyard/test-chain/pex/1.0.0
+	// Output: /switchyard/test-chain/pex/1.1.0
 }
 
 func ExampleMarshal() {

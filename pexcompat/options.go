@@ -1,6 +1,10 @@
 package pexcompat
 
-import "time"
+import (
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
 
 const (
 	// DefaultTimeout is how long one PEX exchange may take, in either
@@ -21,6 +25,7 @@ const (
 type Option func(*config)
 
 type config struct {
+	legacy            protocol.ID // "" for none
 	timeout           time.Duration
 	maxInboundStreams int
 	maxStreamsPerPeer int
@@ -76,3 +81,11 @@ func WithMaxInboundStreamsPerPeer(n int) Option {
 		}
 	}
 }
+
+// WithLegacyProtocol makes the Service serve id as well (normally
+// LegacyProtocolID(network)), and open its streams with it to a peer that
+// does not speak the Service's own protocol ID, so that nodes that speak
+// only the older version still exchange addresses with it. On a stream of
+// a 1.0.0 protocol ID an accepted announcement is not acknowledged (see
+// Announce). Default: none.
+func WithLegacyProtocol(id protocol.ID) Option { return func(c *config) { c.legacy = id } }

@@ -44,11 +44,13 @@ type Admitter interface {
 	Admit(ctx context.Context, p peer.ID) error
 }
 
-// Service serves and asks PEX over libp2p streams of one protocol ID. Each
-// exchange is one stream: the opener sends one message (a Request or an
-// Addrs announcement), the other side answers a Request with one Addrs
-// message and answers an announcement with nothing, then closes the stream;
-// any failure resets it. The methods of Service are safe for concurrent use.
+// Service serves and asks PEX over libp2p streams of one protocol ID (and
+// of an older one, WithLegacyProtocol). Each exchange is one stream: the
+// opener sends one message (a Request or an Addrs announcement), the other
+// side answers a Request with one Addrs message and acknowledges an
+// announcement it accepts with an empty Addrs message (with nothing on a
+// 1.0.0 stream), then closes the stream; any failure resets it. The methods
+// of Service are safe for concurrent use.
 type Service struct {
 	host    host.Host
 	id      protocol.ID
@@ -93,9 +95,24 @@ func NewService(h host.Host, id protocol.ID, handler Handler, opts ...Option) *S
 		slots:   make(chan struct{}, cfg.maxInboundStreams),
 		perPeer: map[peer.ID]int{},
 	}
-	h.SetStreamHandler(id, s.handleStream)
+	for _, p := range s.protocols() {
+		h.SetStreamHandler(p, s.handleStream)
+	}
 	return s
 }
+
+// protocols are the protocol IDs the Service serves and speaks, its own
+// first.
+func (s *Service) protocols() []protocol.ID {
+	if s.cfg.legacy == "" || s.cfg.legacy == s.id {
+		return []protocol.ID{s.id}
+	}
+	return []protocol.ID{s.id, s.cfg.legacy}
+}
+
+// ack is the acknowledgement of an accepted announcement: one frame (2
+// bytes) holding an Addrs message (type 0x02) without entries (count 0).
+var ack = []byte{0x02, byte(TypeAddrs), 0x00}
 
 // Request asks p for addresses: it opens a stream (dialing p if the host is
 // not connected to it, like host.NewStream), sends a Request, closes its
@@ -146,11 +163,15 @@ func (s *Service) Request(ctx context.Context, p peer.ID) ([]peer.AddrInfo, erro
 }
 
 // Announce sends addrs to p unasked, as an Addrs message on a new stream,
-// and waits until p's Handler has taken them (p closes the stream) or
-// refused them (p resets it, reported as an error). It returns Marshal's
-// error (ErrTooManyAddrs, ErrBadMultiaddr, ...) without opening a stream if
-// addrs break a limit; otherwise its errors are those of Request, with
-// ErrUnexpectedMessage if p sends anything back.
+// and waits until p's Handler has taken them (p acknowledges with an empty
+// Addrs message) or refused them (p resets the stream, reported as an
+// error). It returns Marshal's error (ErrTooManyAddrs, ErrBadMultiaddr, ...)
+// without opening a stream if addrs break a limit; otherwise its errors are
+// those of Request, with ErrUnexpectedMessage if p sends anything but the
+// acknowledgement, and ErrNotAcknowledged if the stream ends without it
+// (p may or may not have taken them). On a 1.0.0 stream
+// (WithLegacyProtocol) the end of the stream counts as acceptance, and
+// anything p sends as ErrUnexpectedMessage.
 func (s *Service) Announce(ctx context.Context, p peer.ID, addrs []peer.AddrInfo) error {
 	frame, err := marshalFrame(&Addrs{Addrs: addrs})
 	if err != nil {
@@ -163,17 +184,37 @@ func (s *Service) Announce(ctx context.Context, p peer.ID, addrs []peer.AddrInfo
 		if err := str.CloseWrite(); err != nil {
 			return fmt.Errorf("closing write side: %w", err)
 		}
-		var b [1]byte
-		n, err := io.ReadFull(str, b[:])
+		if !acknowledges(str.Protocol()) {
+			return awaitLegacyOutcome(str)
+		}
+		msg, release, err := readReserved(str, network.ReservationPriorityMedium)
+		defer release()
 		switch {
-		case n > 0:
-			return fmt.Errorf("remote wrote on an announcement stream: %w", ErrUnexpectedMessage)
 		case errors.Is(err, io.EOF):
-			return nil
-		default:
+			return fmt.Errorf("stream ended: %w", ErrNotAcknowledged)
+		case err != nil:
 			return fmt.Errorf("remote did not accept the announcement: %w", err)
 		}
+		if a, ok := msg.(*Addrs); !ok || len(a.Addrs) > 0 {
+			return fmt.Errorf("the acknowledgement is not an empty Addrs message (a %s message): %w", msg.Type(), ErrUnexpectedMessage)
+		}
+		return nil
 	})
+}
+
+// awaitLegacyOutcome waits for the end of a 1.0.0 announcement stream:
+// the end of the stream means accepted, a reset refused.
+func awaitLegacyOutcome(str network.Stream) error {
+	var b [1]byte
+	n, err := io.ReadFull(str, b[:])
+	switch {
+	case n > 0:
+		return fmt.Errorf("remote wrote on an announcement stream: %w", ErrUnexpectedMessage)
+	case errors.Is(err, io.EOF):
+		return nil
+	default:
+		return fmt.Errorf("remote did not accept the announcement: %w", err)
+	}
 }
 
 // Close removes the stream handler, aborts every exchange in progress
@@ -188,7 +229,9 @@ func (s *Service) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	if first {
-		s.host.RemoveStreamHandler(s.id)
+		for _, p := range s.protocols() {
+			s.host.RemoveStreamHandler(p)
+		}
 		s.cancel()
 	}
 	s.wg.Wait()
@@ -220,7 +263,7 @@ func (s *Service) exchange(ctx context.Context, p peer.ID, op string, fn func(ne
 	defer stopOnClose()
 
 	err := func() error {
-		str, err := s.host.NewStream(ctx, p, s.id)
+		str, err := s.host.NewStream(ctx, p, s.protocols()...)
 		if err != nil {
 			return fmt.Errorf("opening stream: %w", err)
 		}
@@ -352,6 +395,11 @@ func (s *Service) serve(str network.Stream, remote peer.ID) error {
 	case *Addrs:
 		if err := s.handler.HandleAddrs(remote, m.Addrs); err != nil {
 			return fmt.Errorf("handler refused the announcement: %w", err)
+		}
+		if acknowledges(str.Protocol()) {
+			if _, err := str.Write(ack); err != nil {
+				return s.explain(ctx, fmt.Errorf("writing acknowledgement: %w", err))
+			}
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package pexcompat_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -357,12 +358,87 @@ func TestAnnounceRefusesInvalidAddrsWithoutOpeningAStream(t *testing.T) {
 	}
 }
 
-func TestAnnounceToAPeerThatAnswersFails(t *testing.T) {
+// An announcement is accepted only when acknowledged: anything else in
+// answer is an error, and a stream that ends without the acknowledgement
+// (a remote that closed, or a connection that ended) leaves the outcome
+// unknown.
+func TestAnnounceNeedsTheAcknowledgement(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		respond func(network.Stream)
+		want    error
+	}{
+		{"acknowledged", writeAndClose([]byte{0x02, 0x02, 0x00}), nil},
+		{"a Request in answer", writeAndClose([]byte{0x01, 0x01}), pexcompat.ErrUnexpectedMessage},
+		{"addresses in answer", writeAndClose(frameOf(t, &pexcompat.Addrs{Addrs: someAddrs(t)[:1]})), pexcompat.ErrUnexpectedMessage},
+		{"closed without a word", writeAndClose(nil), pexcompat.ErrNotAcknowledged},
+		{"garbage", writeAndClose([]byte{0x01, 0x09}), pexcompat.ErrUnknownType},
+		{"reset", func(s network.Stream) { _ = s.Reset() }, network.ErrReset},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hs := connectedHosts(t, 2)
+			svc := newService(t, hs[0], &testHandler{})
+			rawResponder(t, hs[1], tc.respond)
+			err := svc.Announce(context.Background(), hs[1].ID(), someAddrs(t))
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// A Service acknowledges an announcement it accepts with an empty Addrs
+// message, on the wire.
+func TestServiceAcknowledgesAnAcceptedAnnouncement(t *testing.T) {
 	hs := connectedHosts(t, 2)
-	svc := newService(t, hs[0], &testHandler{})
-	rawResponder(t, hs[1], writeAndClose([]byte{0x01, 0x01}))
-	if err := svc.Announce(context.Background(), hs[1].ID(), someAddrs(t)); !errors.Is(err, pexcompat.ErrUnexpectedMessage) {
-		t.Fatalf("got %v, want ErrUnexpectedMessage", err)
+	newService(t, hs[1], &testHandler{})
+	s := openRaw(t, hs[0], hs[1].ID())
+	if _, err := s.Write(frameOf(t, &pexcompat.Addrs{Addrs: []peer.AddrInfo{{ID: hs[0].ID(), Addrs: someAddrs(t)[0].Addrs}}})); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(s)
+	if err != nil || string(got) != "\x02\x02\x00" {
+		t.Fatalf("read %x (%v), want the acknowledgement 02 02 00 then the end of the stream", got, err)
+	}
+}
+
+// A node of version 1.1.0 with WithLegacyProtocol and one that speaks only
+// 1.0.0 exchange addresses both ways, on 1.0.0's rules: an accepted
+// announcement is closed without an acknowledgement.
+func TestLegacyVersionStillExchanges(t *testing.T) {
+	hs := connectedHosts(t, 2)
+	const network = "test-chain"
+	newer := pexcompat.NewService(hs[0], pexcompat.ProtocolID(network), &testHandler{answer: someAddrs(t)},
+		pexcompat.WithLegacyProtocol(pexcompat.LegacyProtocolID(network)))
+	t.Cleanup(func() { _ = newer.Close() })
+	oh := &testHandler{answer: someAddrs(t)}
+	older := pexcompat.NewService(hs[1], pexcompat.LegacyProtocolID(network), oh)
+	t.Cleanup(func() { _ = older.Close() })
+	ctx := context.Background()
+	if err := newer.Announce(ctx, hs[1].ID(), someAddrs(t)[:1]); err != nil {
+		t.Fatalf("1.1.0 announcing to 1.0.0: %v", err)
+	}
+	if err := older.Announce(ctx, hs[0].ID(), someAddrs(t)[:1]); err != nil {
+		t.Fatalf("1.0.0 announcing to 1.1.0 (which must not acknowledge): %v", err)
+	}
+	for _, c := range []struct {
+		name     string
+		from     *pexcompat.Service
+		to       peer.ID
+		wantSize int
+	}{{"1.1.0 asking 1.0.0", newer, hs[1].ID(), len(someAddrs(t))}, {"1.0.0 asking 1.1.0", older, hs[0].ID(), len(someAddrs(t))}} {
+		got, err := c.from.Request(ctx, c.to)
+		if err != nil || len(got) != c.wantSize {
+			t.Fatalf("%s: %d addresses, %v", c.name, len(got), err)
+		}
+	}
+	oh.mu.Lock()
+	defer oh.mu.Unlock()
+	if len(oh.announced[hs[0].ID()]) != 1 {
+		t.Fatalf("the 1.0.0 node took %v", oh.announced)
 	}
 }
 
@@ -624,7 +700,20 @@ func TestNewServicePanicsWithoutAHandler(t *testing.T) {
 }
 
 func TestProtocolIDNamesTheNetwork(t *testing.T) {
-	if got, want := pexcompat.ProtocolID("test-chain"), protocol.ID("/switchyard/test-chain/pex/1.0.0"); got != want {
+	if got, want := pexcompat.ProtocolID("test-chain"), protocol.ID("/switchyard/test-chain/pex/1.1.0"); got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
+	if got, want := pexcompat.LegacyProtocolID("test-chain"), protocol.ID("/switchyard/test-chain/pex/1.0.0"); got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// frameOf is m framed as on the wire.
+func frameOf(t *testing.T, m pexcompat.Message) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := pexcompat.WriteMessage(&buf, m); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

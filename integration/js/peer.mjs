@@ -12,7 +12,7 @@
 //   {"cmd":"raw","node":0,"peer":"…","proto":"…","hex":"…","closeWrite":true}
 //                                                          -> {"ev":"result","outcome":"eof"|"reset"|"data"|"refused"}
 //   {"cmd":"pexRequest","node":0,"peer":"…"}              -> {"ev":"result","entries":[{"peer":…,"addrs":[…]}]}
-//   {"cmd":"announce","node":0,"peer":"…","addrs":[…]}    -> {"ev":"result","outcome":"accepted"|"refused"}
+//   {"cmd":"announce","node":0,"peer":"…","addrs":[…]}    -> {"ev":"result","outcome":"accepted"|"refused"|"unacknowledged"|"unexpected"}
 //   {"cmd":"knows","node":0,"entries":[…]}                (addresses its PEX handler answers with)
 //   {"cmd":"stop","node":0}
 //
@@ -155,7 +155,7 @@ async function newNode (cmd) {
   const network = cmd.network ?? 'switchyard'
   const channels = cmd.channels ?? [0x30]
   const chProto = (ch) => `/switchyard/${network}/ch/${ch.toString(16).padStart(2, '0')}/1.0.0`
-  const pexProto = `/switchyard/${network}/pex/1.0.0`
+  const pexProto = `/switchyard/${network}/pex/1.1.0`
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
@@ -194,6 +194,7 @@ async function newNode (cmd) {
         stream.send(frame(encodeAddrs(state.knows)))
       } else {
         out({ ev: 'announced', node: index, peer: conn.remotePeer.toString(), entries: decodeAddrs(m) })
+        stream.send(frame(encodeAddrs([]))) // §6.2: the acknowledgement, an empty Addrs message
       }
       await stream.close()
     } catch (err) {
@@ -265,8 +266,15 @@ async function handle (cmd) {
       const s = await state.node.dialProtocol(peerIdFromString(cmd.peer), state.pexProto)
       s.send(frame(encodeAddrs([{ peer: state.node.peerId.toString(), addrs: cmd.addrs }])))
       await s.close()
-      const how = await ended(s)
-      return { outcome: how === 'eof' ? 'accepted' : how === 'reset' ? 'refused' : how }
+      // §6.2: accepted only when acknowledged with an empty Addrs message.
+      try {
+        const it = frames(s, 128 << 10)[Symbol.asyncIterator]()
+        const { value: m } = await it.next()
+        if (m === undefined) return { outcome: 'unacknowledged' }
+        return { outcome: m.length === 2 && m[0] === 0x02 && m[1] === 0x00 ? 'accepted' : 'unexpected' }
+      } catch {
+        return { outcome: 'refused' }
+      }
     }
     case 'knows':
       state.knows = cmd.entries
