@@ -27,6 +27,8 @@ type Config struct {
 	Progress          time.Duration // -progress: interval of the progress lines
 	Isolated          int           // -isolated: nodes given no seed address, to see a failure
 	Verbose           bool          // -v: per-node progress and the library's info logs
+	Report            string        // -report: the HTML report's path ("": none)
+	ReportJSON        string        // -report-json: the JSON report's path ("": none)
 }
 
 // DefaultConfig is the configuration with no flags: 20 nodes on TCP, 200
@@ -78,6 +80,8 @@ Flags:
 	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "interval between progress lines")
 	fs.IntVar(&cfg.Isolated, "isolated", cfg.Isolated, "nodes that are given no seed address (to see what a failure looks like)")
 	fs.BoolVar(&cfg.Verbose, "v", cfg.Verbose, "verbose: per-node progress and Switchyard's info logs on stderr")
+	fs.StringVar(&cfg.Report, "report", cfg.Report, "write a self-contained HTML report of the run (peer graph, discovery, propagation, per node) to this file")
+	fs.StringVar(&cfg.ReportJSON, "report-json", cfg.ReportJSON, "write the report's data as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -112,6 +116,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: -min-outbound %d: need at least 1", errBadFlag, c.MinOutbound)
 	case c.Isolated < 0 || c.Isolated > c.Nodes-1:
 		return fmt.Errorf("%w: -isolated %d: between 0 and n-1", errBadFlag, c.Isolated)
+	case c.Report != "" && c.Report == c.ReportJSON:
+		return fmt.Errorf("%w: -report and -report-json name the same file %q", errBadFlag, c.Report)
 	}
 	return nil
 }

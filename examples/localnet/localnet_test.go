@@ -93,6 +93,8 @@ func TestSmallNetworkDeliversEveryTxToEveryNode(t *testing.T) {
 					t.Errorf("output lacks %q", want)
 				}
 			}
+			// The report of every mode shows the whole run.
+			checkReport(t, newReport(res), 6, 20)
 			if t.Failed() {
 				t.Log(out.String())
 			}
@@ -169,11 +171,12 @@ func TestExitCode(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
-	cfg, err := parseFlags([]string{"-n", "7", "-txs", "9", "-mocknet", "-seed", "5", "-timeout", "3s", "-v", "-rate", "0"}, io.Discard)
+	cfg, err := parseFlags([]string{"-n", "7", "-txs", "9", "-mocknet", "-seed", "5", "-timeout", "3s", "-v", "-rate", "0", "-report", "r.html", "-report-json", "r.json"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Nodes != 7 || cfg.Txs != 9 || !cfg.Mocknet || cfg.Seed != 5 || cfg.Timeout != 3*time.Second || !cfg.Verbose || cfg.Rate != 0 {
+	if cfg.Nodes != 7 || cfg.Txs != 9 || !cfg.Mocknet || cfg.Seed != 5 || cfg.Timeout != 3*time.Second || !cfg.Verbose || cfg.Rate != 0 ||
+		cfg.Report != "r.html" || cfg.ReportJSON != "r.json" {
 		t.Fatalf("parsed %+v", cfg)
 	}
 	if def, err := parseFlags(nil, io.Discard); err != nil || def != DefaultConfig() {
@@ -182,6 +185,7 @@ func TestParseFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-n", "1"}, {"-n", "100000"}, {"-txs", "0"}, {"-tx-size", "8"}, {"-rate", "-1"}, {"-timeout", "0s"},
 		{"-min-outbound", "0"}, {"-isolated", "20"}, {"-isolated", "-1"}, {"stray"}, {"-mocknet", "-wan"},
+		{"-report", "r", "-report-json", "r"},
 	} {
 		if _, err := parseFlags(args, io.Discard); !errors.Is(err, errBadFlag) {
 			t.Errorf("parseFlags(%q) = %v, want errBadFlag", args, err)

@@ -14,10 +14,18 @@
 //	go run ./examples/localnet            # 20 nodes, TCP
 //	go run ./examples/localnet -mocknet -n 50 -txs 1000
 //	go run ./examples/localnet -wan
+//	go run ./examples/localnet -report report.html -report-json report.json
+//
+// -report writes one self-contained HTML file (inline SVG and CSS, no
+// script, nothing fetched: it opens offline) with the peer graph at the
+// end, the outbound peers of every node over time, the propagation CDF and
+// a per-node table with the slowest nodes highlighted; -report-json writes
+// the same data for scripts.
 //
 // The exit status is 0 only if every node got every transaction; 1 if not
 // (the last line says which nodes lack what), 2 for bad flags or a network
-// that could not start, 130 when interrupted.
+// that could not start or a report that could not be written, 130 when
+// interrupted.
 package main
 
 import (
@@ -34,21 +42,44 @@ import (
 )
 
 func main() {
-	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := runMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// runMain is the program but for signals and the exit: it parses args,
+// creates the report files, runs the network, writes the reports and
+// returns the exit status. The reports are written for every run that
+// ended (OK or not), not for one that was interrupted or could not start.
+func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
+		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "localnet:", err)
-		os.Exit(2)
+		fmt.Fprintln(stderr, "localnet:", err)
+		return 2
 	}
 	if cfg.Verbose {
 		logging.SetLogLevelRegex("switchyard/.*", "info")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	res, err := run(ctx, cfg, os.Stdout)
-	os.Exit(exitCode(res, err, os.Stderr))
+	reps, err := openReports(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "localnet:", err)
+		return 2
+	}
+	res, err := run(ctx, cfg, stdout)
+	code := exitCode(res, err, stderr)
+	if res == nil || err != nil {
+		reps.discard()
+		return code
+	}
+	if err := reps.write(newReport(res), stdout); err != nil {
+		fmt.Fprintln(stderr, "localnet:", err)
+		return 2
+	}
+	return code
 }
 
 // exitCode is the process status for a run's outcome, with the reason

@@ -47,11 +47,12 @@ func wanLinks(n int, rng *rand.Rand) []transport.SimLink {
 	return links
 }
 
-// startNetwork builds and starts cfg.Nodes Switches (on 127.0.0.1 TCP, or
-// on a mocknet) and their agents. Node 0 is the seed: every other node but
-// the last cfg.Isolated ones has its address, and only it, in its book.
+// startNetwork builds and starts cfg.Nodes Switches (on 127.0.0.1 TCP, on a
+// mocknet or on a simulated WAN) and their agents; node i's pool uses
+// validator(i). Node 0 is the seed: every other node but the last
+// cfg.Isolated ones has its address, and only it, in its book.
 // On error everything already started is stopped.
-func startNetwork(cfg Config, validate mempool.ValidateFunc, rng *rand.Rand) (_ *network, err error) {
+func startNetwork(cfg Config, validator func(node int) mempool.ValidateFunc, rng *rand.Rand) (_ *network, err error) {
 	net := &network{}
 	defer func() {
 		if err != nil {
@@ -109,7 +110,7 @@ func startNetwork(cfg Config, validate mempool.ValidateFunc, rng *rand.Rand) (_ 
 				return nil, fmt.Errorf("node %d: seed address: %w", i, err)
 			}
 		}
-		n.mem = mempool.NewMempool(mempool.WithValidator(validate), mempool.WithLimits(max(mempool.DefaultMaxTxs, 2*cfg.Txs), mempool.DefaultMaxBytes, mempool.DefaultMaxTxBytes))
+		n.mem = mempool.NewMempool(mempool.WithValidator(validator(i)), mempool.WithLimits(max(mempool.DefaultMaxTxs, 2*cfg.Txs), mempool.DefaultMaxBytes, mempool.DefaultMaxTxBytes))
 		n.agent = mempool.NewMempoolAgent(n.sw, n.mem)
 		n.agent.Start()
 		n.pex = p2p.NewPEXAgent(n.sw, n.book,

@@ -33,6 +33,12 @@ type Result struct {
 
 	Received, Duplicates, Gossiped uint64  // sums over the nodes
 	BytesSent, MsgsSent            float64 // mempool channel, sums over the nodes
+
+	// What the -report and -report-json files show.
+	Timeline []Sample          // outbound peers per node, from PEX start to the end
+	Origins  []int             // per tx, the node it was injected at; -1: not injected
+	Arrivals [][]time.Duration // [tx][node]: from injection until the node's pool took it; -1: never
+	Links    []Link            // the peer graph at the end
 }
 
 // NodeResult is one node's share.
@@ -73,6 +79,8 @@ func (r *Result) collect(net *network, tr *tracker) {
 	r.Txs = len(tr.txs)
 	r.Complete = int(tr.complete.Load())
 	r.Latency = tr.latencies()
+	r.Arrivals, r.Origins = tr.arrivals(), tr.origins()
+	r.Links = peerLinks(net)
 	slices.Sort(r.Latency)
 	if n := len(r.Latency); n > 0 {
 		r.P50, r.P99, r.Max = percentile(r.Latency, 50), percentile(r.Latency, 99), r.Latency[n-1]
@@ -104,7 +112,7 @@ func (r *Result) collect(net *network, tr *tracker) {
 }
 
 // percentile returns the nearest-rank p-th percentile of sorted.
-func percentile(sorted []time.Duration, p int) time.Duration {
+func percentile[T any](sorted []T, p int) T {
 	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 * n)
 	return sorted[max(rank, 1)-1]
 }

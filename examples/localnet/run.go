@@ -38,7 +38,7 @@ func run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 
 	tr := newTracker(cfg.Nodes, cfg.Txs, cfg.TxSize, rng)
 	began := time.Now()
-	net, err := startNetwork(cfg, tr.validator(), rng)
+	net, err := startNetwork(cfg, tr.validator, rng)
 	if err != nil {
 		return nil, err
 	}
@@ -76,8 +76,10 @@ func measure(ctx context.Context, cfg Config, net *network, tr *tracker, rng *ra
 	// peers and the peer graph is one component, or the discovery timeout.
 	discoveryEnd := minTime(deadline, time.Now().Add(cfg.DiscoveryTimeout))
 	t0 := time.Now()
+	defer func() { res.endTimeline(time.Since(t0)) }()
 	for {
 		d := discoveryState(net, res.TargetOutbound)
+		res.sample(time.Since(t0), d.outbound)
 		progress.line(func() string { return d.String(t0, cfg.Verbose) })
 		if d.done() {
 			res.Discovery, res.DiscoveryDone = time.Since(t0), true
@@ -122,7 +124,7 @@ func measure(ctx context.Context, cfg Config, net *network, tr *tracker, rng *ra
 					}
 				}
 			}
-			tr.markInjected(i)
+			tr.markInjected(i, at)
 			if err := net.nodes[at].agent.BroadcastTx(tr.txs[i]); err != nil {
 				injectErrs++
 			}
@@ -140,6 +142,7 @@ func measure(ctx context.Context, cfg Config, net *network, tr *tracker, rng *ra
 			tr.deliveries.Load(), cfg.Txs*cfg.Nodes, 100*float64(tr.deliveries.Load())/float64(cfg.Txs*cfg.Nodes))
 	}
 	for int(tr.complete.Load()) < cfg.Txs {
+		res.sample(time.Since(t0), discoveryState(net, res.TargetOutbound).outbound)
 		progress.line(txLine)
 		if time.Now().After(deadline) {
 			progress.force(txLine)

@@ -24,6 +24,8 @@ type tracker struct {
 	index map[mempool.TxHash]int // read-only once built
 
 	injected   []atomic.Int64 // ns after start; 0: not injected yet
+	origin     []atomic.Int32 // node the tx was injected at
+	arrived    []atomic.Int64 // [tx*nodes+node]: ns after start when node's pool took tx; 0: not yet
 	have       []atomic.Int32 // nodes whose pool took the tx
 	doneAt     []atomic.Int64 // ns after start when have reached nodes
 	complete   atomic.Int32   // txs every node has
@@ -39,6 +41,8 @@ func newTracker(nodes, k, size int, rng *rand.Rand) *tracker {
 		txs:      make([][]byte, k),
 		index:    make(map[mempool.TxHash]int, k),
 		injected: make([]atomic.Int64, k),
+		origin:   make([]atomic.Int32, k),
+		arrived:  make([]atomic.Int64, k*nodes),
 		have:     make([]atomic.Int32, k),
 		doneAt:   make([]atomic.Int64, k),
 	}
@@ -54,11 +58,14 @@ func newTracker(nodes, k, size int, rng *rand.Rand) *tracker {
 	return t
 }
 
-// validator is the pool validator that reports arrivals; it accepts every
-// transaction.
-func (t *tracker) validator() mempool.ValidateFunc {
+// validator is node's pool validator that reports arrivals; it accepts
+// every transaction.
+func (t *tracker) validator(node int) mempool.ValidateFunc {
 	return func(tx []byte) error {
 		if i, ok := t.index[mempool.HashTx(tx)]; ok {
+			if !t.arrived[i*t.nodes+node].CompareAndSwap(0, max(int64(time.Since(t.start)), 1)) {
+				return nil // taken before (and evicted since): not a new arrival
+			}
 			t.deliveries.Add(1)
 			if t.have[i].Add(1) == int32(t.nodes) {
 				t.doneAt[i].Store(max(int64(time.Since(t.start)), 1))
@@ -69,8 +76,9 @@ func (t *tracker) validator() mempool.ValidateFunc {
 	}
 }
 
-// markInjected records that tx i is about to be injected.
-func (t *tracker) markInjected(i int) {
+// markInjected records that tx i is about to be injected at node.
+func (t *tracker) markInjected(i, node int) {
+	t.origin[i].Store(int32(node))
 	t.injected[i].Store(max(int64(time.Since(t.start)), 1))
 }
 
@@ -81,6 +89,38 @@ func (t *tracker) latencies() []time.Duration {
 	for i := range t.txs {
 		if done, in := t.doneAt[i].Load(), t.injected[i].Load(); done > 0 && in > 0 {
 			out = append(out, time.Duration(done-in))
+		}
+	}
+	return out
+}
+
+// arrivals returns, per transaction and node, the time from the
+// transaction's injection until the node's pool took it: -1 if it never did
+// (or the transaction was not injected).
+func (t *tracker) arrivals() [][]time.Duration {
+	out := make([][]time.Duration, len(t.txs))
+	for i := range t.txs {
+		in := t.injected[i].Load()
+		out[i] = make([]time.Duration, t.nodes)
+		for n := range out[i] {
+			at := t.arrived[i*t.nodes+n].Load()
+			out[i][n] = -1
+			if in > 0 && at > 0 {
+				out[i][n] = max(time.Duration(at-in), 0)
+			}
+		}
+	}
+	return out
+}
+
+// origins returns, per transaction, the node it was injected at: -1 if it
+// was not injected.
+func (t *tracker) origins() []int {
+	out := make([]int, len(t.txs))
+	for i := range out {
+		out[i] = -1
+		if t.injected[i].Load() > 0 {
+			out[i] = int(t.origin[i].Load())
 		}
 	}
 	return out
