@@ -24,6 +24,7 @@ type page struct {
 	*Report
 	Graph, Discovery, CDF template.HTML
 	CurveRows             []curveRow
+	AllIs99               bool // 99% of the nodes is all of them (up to 100 nodes)
 }
 
 // curveRow sums up one curve of the propagation CDF.
@@ -42,6 +43,7 @@ func writeHTML(w io.Writer, rep *Report) error {
 		Graph:     template.HTML(graphFigure(rep)),
 		Discovery: template.HTML(discoveryFigure(rep)),
 		CDF:       template.HTML(cdfFigure(rep)),
+		AllIs99:   int(math.Ceil(0.99*float64(rep.Nodes))) == rep.Nodes,
 	}
 	for k, c := range rep.Curves {
 		row := curveRow{Class: fmt.Sprintf("c%d", k), Name: c.Name, Reached: len(c.MS), Never: c.Never}

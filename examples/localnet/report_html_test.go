@@ -49,6 +49,7 @@ func TestHTMLReportShowsEveryPart(t *testing.T) {
 		"mocknet &lt;&amp;&gt;", "FAIL: 1 of 3 txs did not reach every node", `<svg class="chart discovery"`,
 		`<svg class="chart cdf"`, `data-share="0.99"`, `<tr class="lacking" data-node="3">`, `<tr class="slow" data-node="2">`,
 		"<td>2 / 3</td><td>1</td>", // the 90% curve: 2 txs got there, 1 never did
+		"With 4 nodes, 99% of the nodes is all of them",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
@@ -56,6 +57,16 @@ func TestHTMLReportShowsEveryPart(t *testing.T) {
 	}
 	if strings.Contains(page, "mocknet <&>") {
 		t.Error("the transport name is not escaped")
+	}
+	// From 101 nodes on, 99% of the nodes is fewer than all.
+	rep := newReport(res)
+	rep.Nodes = 101
+	buf.Reset()
+	if err := writeHTML(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "99% of the nodes is all of them") {
+		t.Error("with 101 nodes the page says 99% of them is all")
 	}
 }
 
