@@ -109,7 +109,10 @@ func newReport(r *Result) *Report {
 		StartMS: ms(r.Started), DiscoveryMS: ms(r.Discovery), DiscoveryDone: r.DiscoveryDone,
 		TargetOutbound: r.TargetOutbound, Complete: r.Complete,
 		DuplicatesPerTx: r.DuplicatesPerTx(), BytesSent: r.BytesSent, MessagesSent: r.MsgsSent,
-		Links: r.Links,
+		Links: r.Links, Discovery: []SampleReport{},
+	}
+	if rep.Links == nil {
+		rep.Links = []Link{} // [] rather than null in the JSON, for scripts
 	}
 	if r.Propagation > 0 {
 		rep.PropagationMS = msp(r.Propagation)

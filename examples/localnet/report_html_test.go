@@ -84,6 +84,16 @@ func TestJSONReportRoundTrips(t *testing.T) {
 		!slices.Equal(back.Links, rep.Links) || back.Spread[1].ToAllMS != nil || *back.Spread[0].ToAllMS != 30 {
 		t.Fatalf("round trip lost data: %s", buf.String())
 	}
+	// A run that ended before any link or sample has empty lists, not null.
+	var empty bytes.Buffer
+	if err := writeJSON(&empty, newReport(&Result{})); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"links":[]`, `"discovery":[]`, `"curves":[`} {
+		if !strings.Contains(empty.String(), want) {
+			t.Errorf("the report of an empty run lacks %s: %s", want, empty.String())
+		}
+	}
 	// A time that never came is null, not 0.
 	if !strings.Contains(buf.String(), `"to_all_ms":null`) {
 		t.Errorf("no null time in %s", buf.String())
