@@ -443,7 +443,7 @@ func misbehave(t *testing.T, addr, metricsURL string, node *testNode) {
 		for range 100 {
 			s, err := h.Network().NewStream(network.WithAllowLimitedConn(ctx, "test"), info.ID)
 			if err != nil {
-				break // the connection may give out first
+				t.Fatalf("stream %d: %s (before the resource manager blocked any)", len(streams)+1, err)
 			}
 			streams = append(streams, s)
 		}
