@@ -94,15 +94,16 @@ func throughputRatios() []ratioRow {
 	atLeast24 := func(v float64) bool { return v >= 2.4 }
 	var rows []ratioRow
 	for _, w := range []struct {
-		label                string
-		mconn, sw, lend, raw string
-		unit                 string
+		label                           string
+		mconn, mconnCopy, sw, lend, raw string
+		unit                            string
 	}{
-		{"256 B", tput256MConn, tput256Switch, tput256Lend, tput256Raw, suite.UnitMsgsPerSec},
-		{"64 KiB", tput64KMConn, tput64KSwitch, tput64KLend, tput64KRaw, "MB/s"},
+		{"256 B", tput256MConn, tput256MConnCopy, tput256Switch, tput256Lend, tput256Raw, suite.UnitMsgsPerSec},
+		{"64 KiB", tput64KMConn, tput64KMConnCopy, tput64KSwitch, tput64KLend, tput64KRaw, "MB/s"},
 	} {
 		rows = append(rows,
 			ratioRow{label: w.label + ": Switch Receive / MConnection", num: w.sw, den: w.mconn, unit: w.unit, goal: "≥ 2.4×", goalOK: atLeast24},
+			ratioRow{label: w.label + ": Switch Receive / MConnection copying each message", num: w.sw, den: w.mconnCopy, unit: w.unit},
 			ratioRow{label: w.label + ": Switch lending / MConnection", num: w.lend, den: w.mconn, unit: w.unit},
 			ratioRow{label: w.label + ": Switch Receive / raw stream", num: w.sw, den: w.raw, unit: w.unit},
 			ratioRow{label: w.label + ": Switch lending / raw stream", num: w.lend, den: w.raw, unit: w.unit},
