@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/ipfs/go-log/v2 v2.9.2
+	github.com/jackpal/go-nat-pmp v1.1.0
 	github.com/libp2p/go-libp2p v0.51.0
 	github.com/libp2p/go-yamux/v4 v4.0.2
 	github.com/libp2p/go-yamux/v5 v5.1.0
@@ -35,7 +36,6 @@ require (
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/huin/goupnp v1.3.0 // indirect
 	github.com/ipfs/go-cid v0.6.2 // indirect
-	github.com/jackpal/go-nat-pmp v1.0.2 // indirect
 	github.com/jbenet/go-temp-err-catcher v0.1.0 // indirect
 	github.com/klauspost/cpuid/v2 v2.4.0 // indirect
 	github.com/koron/go-ssdp v0.9.1 // indirect

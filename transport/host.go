@@ -173,7 +173,7 @@ func (s *settings) libp2pOptions(key crypto.PrivKey, listen []ma.Multiaddr, cm c
 		}
 	}
 	if natWanted(s.nat, listen) {
-		opts = append(opts, libp2p.NATPortMap())
+		opts = append(opts, libp2p.NATManager(newNATManager))
 	}
 	if s.gater != nil {
 		opts = append(opts, libp2p.ConnectionGater(s.gater))

@@ -37,7 +37,9 @@ func ExternalAddrs(h host.Host) []ma.Multiaddr {
 	return out
 }
 
-// natDevice is what a PortMapping needs from go-libp2p's *nat.NAT.
+// natDevice is a gateway that maps ports and keeps them mapped until they
+// are removed or it is closed: our NAT-PMP client (pmpNAT) or a handle on
+// go-libp2p's NAT for UPnP (upnpUser).
 type natDevice interface {
 	AddMapping(ctx context.Context, protocol string, port int) error
 	GetMapping(protocol string, port int) (netip.AddrPort, bool)
@@ -45,10 +47,22 @@ type natDevice interface {
 	Close() error
 }
 
-// discoverNAT finds the gateway. It is a variable so tests can check
-// MapPort's error handling without sending discovery multicast.
+// discoverNAT finds the gateway: NAT-PMP at the default gateway first (one
+// request, answered or refused at once by most gateways, at most pmpTimeout),
+// then UPnP through go-libp2p (SSDP multicast, at most nat.DiscoveryTimeout). It is a variable so tests can
+// check MapPort's error handling without a gateway.
 var discoverNAT = func(ctx context.Context) (natDevice, error) {
-	return nat.DiscoverNAT(ctx)
+	pmp, pmpErr := discoverPMP(ctx)
+	if pmpErr == nil {
+		return pmp, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, nat.DiscoveryTimeout)
+	defer cancel()
+	upnp, err := acquireUPnP(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("NAT-PMP: %w; UPnP: %w", pmpErr, err)
+	}
+	return upnp, nil
 }
 
 // PortMapping is a port forwarded by the LAN's gateway (UPnP IGD or
@@ -66,14 +80,15 @@ type PortMapping struct {
 // MapPort discovers the LAN's gateway and asks it to forward protocol ("tcp"
 // or "udp") traffic to internalPort on this machine, for use without a host,
 // e.g. for a raw TCP listener (a host built by New maps its own ports; see
-// WithNAT). It blocks for discovery (up to nat.DiscoveryTimeout, or until
-// ctx is done) and one mapping attempt. It fails with an error wrapping
+// WithNAT). It blocks for discovery (a NAT-PMP request of up to 2 s, then
+// UPnP discovery for up to 10 s, or until ctx is done) and one mapping
+// attempt. It fails with an error wrapping
 // ErrNoNAT when no gateway answers. A gateway may still refuse the mapping:
 // MapPort then succeeds, keeps retrying in the background, and External
 // reports ErrNoMapping until it is granted. Call Close to remove it.
 //
-// Discovery sends SSDP multicast and NAT-PMP requests on the LAN. (With
-// go-libp2p v0.51 only UPnP finds a gateway on Linux: see README, "NAT".)
+// Discovery asks the default gateway over NAT-PMP, then looks for a UPnP
+// gateway with SSDP multicast on the LAN (see README, "NAT").
 func MapPort(ctx context.Context, protocol string, internalPort int) (*PortMapping, error) {
 	if protocol != "tcp" && protocol != "udp" {
 		return nil, fmt.Errorf("%w: MapPort: protocol %q (want \"tcp\" or \"udp\")", ErrBadOption, protocol)
@@ -107,6 +122,11 @@ func (m *PortMapping) InternalPort() int { return m.port }
 func (m *PortMapping) External() (netip.AddrPort, error) {
 	ap, ok := m.dev.GetMapping(m.protocol, m.port)
 	if !ok {
+		if r, isReporter := m.dev.(interface{ mappingError(string, int) error }); isReporter {
+			if err := r.mappingError(m.protocol, m.port); err != nil {
+				return netip.AddrPort{}, fmt.Errorf("%w: %s port %d: %w", ErrNoMapping, m.protocol, m.port, err)
+			}
+		}
 		return netip.AddrPort{}, fmt.Errorf("%w: %s port %d", ErrNoMapping, m.protocol, m.port)
 	}
 	// A UPnP gateway's IPv4 address comes back IPv4-mapped (::ffff:a.b.c.d).

@@ -3,19 +3,24 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"sync"
 	"testing"
 )
 
-// What is not tested here: real discovery (nat.DiscoverNAT) and go-libp2p's
-// NAT manager talking to a gateway, because both send SSDP multicast and
-// NAT-PMP requests onto the LAN, which tests must not do. The tests below
-// cover the wiring (options_test.go: when a host maps ports) and MapPort's
-// own logic, with discovery replaced by a stand-in for the gateway.
+// What is not tested here: UPnP discovery (go-libp2p's nat.DiscoverNAT)
+// talking to a gateway, because it sends SSDP multicast onto the LAN, which
+// tests must not do (integration/nat_test.go runs it against miniupnpd in
+// network namespaces). The tests below cover the wiring (options_test.go:
+// when a host maps ports), MapPort's and the host's NAT manager's own
+// logic, with discovery replaced by a stand-in for the gateway; NAT-PMP
+// (natpmp_test.go) runs against a NAT-PMP server on a loopback address.
 
 // fakeGateway stands in for the LAN's UPnP/NAT-PMP router behind
 // go-libp2p's *nat.NAT, recording what MapPort asks of it.
 type fakeGateway struct {
+	mu                sync.Mutex
 	mapped            map[string]netip.AddrPort // "tcp/26656" -> external
 	grant             netip.AddrPort            // what AddMapping grants; zero: refuse
 	addErr            error
@@ -29,32 +34,51 @@ type fakeGateway struct {
 }
 
 func (g *fakeGateway) AddMapping(_ context.Context, protocol string, port int) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.addCalls++
 	g.lastProto, g.lastInternalPort = protocol, port
 	if g.addErr != nil {
 		return g.addErr
 	}
 	if g.grant.IsValid() {
-		g.mapped = map[string]netip.AddrPort{protocol: g.grant}
+		if g.mapped == nil {
+			g.mapped = map[string]netip.AddrPort{}
+		}
+		g.mapped[fmt.Sprintf("%s/%d", protocol, port)] = g.grant
 	}
 	return nil
 }
 
-func (g *fakeGateway) GetMapping(protocol string, _ int) (netip.AddrPort, bool) {
-	ap, ok := g.mapped[protocol]
+func (g *fakeGateway) GetMapping(protocol string, port int) (netip.AddrPort, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ap, ok := g.mapped[fmt.Sprintf("%s/%d", protocol, port)]
 	return ap, ok
 }
 
 func (g *fakeGateway) RemoveMapping(ctx context.Context, protocol string, port int) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.removed++
 	g.removedProto, g.removedPort, g.lastRemoveContext = protocol, port, ctx
-	delete(g.mapped, protocol)
+	delete(g.mapped, fmt.Sprintf("%s/%d", protocol, port))
 	return nil
 }
 
 func (g *fakeGateway) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.closed++
+	clear(g.mapped)
 	return nil
+}
+
+// counts returns how many mappings were added and removed, and closes.
+func (g *fakeGateway) counts() (added, removed, closed int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.addCalls, g.removed, g.closed
 }
 
 // withDiscovery replaces NAT discovery for one test.
