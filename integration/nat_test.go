@@ -1,102 +1,99 @@
 package integration
 
 import (
-	"context"
 	"fmt"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
 )
 
-// The NAT test puts a host in a namespace whose default gateway is a UPnP
-// Internet Gateway Device in another namespace (a child process of this
-// test binary, see upnp_gateway_test.go), and checks that go-libp2p's port
-// mapping, as the transport package turns it on, finds the gateway, maps
-// the host's TCP port and reports the mapped address through
-// transport.ExternalAddrs, and that transport.MapPort and p2p.NewListener
-// map their ports the same way.
+// The port-mapping tests put a Switchyard node behind a real gateway:
+// miniupnpd (the UPnP IGD and NAT-PMP daemon home routers run) in a
+// gateway namespace that translates addresses with nftables (masquerade)
+// between a private network and a public segment (see natlab_test.go). The
+// node maps its port over UPnP in one test and NAT-PMP in the other (the
+// daemon serves only the protocol under test). A node on the public
+// segment then dials the mapped address and they exchange channel
+// messages; stopping the inside node removes its mapping, as the daemon's
+// own list (its lease file and the firewall rules it made) shows. In the
+// same process as the node, transport.MapPort maps a UDP port at the same
+// moment (under -race, this checks that the two mappers do not race), and
+// its Close removes that mapping.
 //
-// NAT-PMP is not tested: go-libp2p v0.51 looks for the NAT-PMP gateway by
-// asking go-netroute (v0.4.0) for the route to 0.0.0.0, which it refuses
-// ("destination IP must be specified"), so on Linux only UPnP finds a
-// gateway.
-//
-// The gateway namespace routes nowhere: the host's discovery traffic (SSDP
-// multicast) ends there. natExternalIP is only the address the gateway
-// reports; nothing is ever sent to it.
+// Every packet stays in the lab's namespaces: the public segment is a
+// bridge in a namespace of its own, with no route out.
 
 const (
-	natRoleEnv      = "SWITCHYARD_NAT_ROLE"
-	natGatewayIP    = "10.78.0.1"
-	natHostIP       = "10.78.0.2"
-	natExternalIP   = "11.22.33.44" // public to multiaddr's rules, unlike the documentation ranges
-	natHostPort     = 26656
-	natRawPort      = 26657
-	natListenerPort = 26658
-	natTimeout      = 60 * time.Second
+	natRoleEnv  = "SWITCHYARD_NAT_ROLE"
+	natHostPort = 26656
+	natRawPort  = 26657
+	natTimeout  = 60 * time.Second
+
+	natGatewayHost = 44 // the gateway's public address: natPublicNet + 44
+	natOutsideHost = 55
 )
 
-func TestHostBehindAUPnPGatewayMapsItsPortAndReportsTheExternalAddress(t *testing.T) {
-	lab := newNetnsLab(t)
-	gw, lan := lab.add("gw"), lab.add("lan")
-	lab.must("-n", gw, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", lan)
-	lab.must("-n", gw, "addr", "add", natGatewayIP+"/24", "dev", "eth0")
-	lab.must("-n", gw, "link", "set", "eth0", "up")
-	lab.must("-n", lan, "addr", "add", natHostIP+"/24", "dev", "eth0")
-	lab.must("-n", lan, "link", "set", "eth0", "up")
-	lab.must("-n", lan, "route", "add", "default", "via", natGatewayIP)
+func TestUPnPNodeBehindMiniupnpdIsReachedFromOutside(t *testing.T) {
+	testPortMapped(t, true)
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), natTimeout+30*time.Second)
-	t.Cleanup(cancel) // after the children's cleanup: kills only a child that hangs
-	deadline := time.Now().Add(natTimeout)
-	gateway := startChild(t, lab, ctx, gw, "the gateway", natRoleEnv+"=gateway")
-	gateway.await(t, "READY", deadline)
+func TestNATPMPNodeBehindMiniupnpdIsReachedFromOutside(t *testing.T) {
+	testPortMapped(t, false)
+}
+
+func testPortMapped(t *testing.T, upnp bool) {
+	lab := newNATLab(t, true)
+	gw := lab.gateway("gw", natGatewayHost, 1, natPortPreserving)
+	out := lab.public("out", natOutsideHost)
+	daemon := gw.miniupnpd(upnp, !upnp)
+	ctx, deadline := natContext(t, natTimeout)
+
 	start := time.Now()
-	host := startChild(t, lab, ctx, lan, "the host", natRoleEnv+"=host")
+	inside := startChild(t, lab.lab, ctx, gw.inside, "the inside node", natRoleEnv+"=mapped", natExtEnv+"="+gw.publicIP)
+	mappedAddr := inside.await(t, "MAPPED ", deadline)
+	mapped, err := ma.NewMultiaddr(mappedAddr)
+	if err != nil {
+		t.Fatalf("MAPPED %q: %s", mappedAddr, err)
+	}
+	extPort, err := mapped.ValueForProtocol(ma.P_TCP)
+	if err != nil {
+		t.Fatalf("MAPPED %s: %s", mapped, err)
+	}
+	daemon.awaitMapping("TCP", extPort, gw.insideIP, natHostPort, deadline)
+	mapPort, err := netip.ParseAddrPort(inside.await(t, "MAPPORT ", deadline))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mapPort.Addr().String() != gw.publicIP {
+		t.Fatalf("MapPort's mapping is at %s, want the gateway's %s", mapPort, gw.publicIP)
+	}
+	daemon.awaitMapping("UDP", fmt.Sprint(mapPort.Port()), gw.insideIP, natRawPort, deadline)
+	t.Logf("mapped over %s after %s: the node at %s, MapPort at %s", map[bool]string{true: "UPnP", false: "NAT-PMP"}[upnp],
+		time.Since(start).Round(time.Millisecond), mapped, mapPort)
 
-	// The gateway is asked for both mappings, and grants them.
-	granted := map[string]string{} // "tcp 26656" -> external port
-	for len(granted) < 3 {
-		var proto string
-		var internal, external, lifetime int
-		line := gateway.await(t, "MAP ", deadline)
-		if _, err := fmt.Sscan(line, &proto, &internal, &external, &lifetime); err != nil {
-			t.Fatalf("gateway line %q: %s", line, err)
-		}
-		if lifetime <= 0 {
-			t.Errorf("mapping %s asked for lifetime %d", line, lifetime)
-		}
-		granted[fmt.Sprintf("%s %d", proto, internal)] = fmt.Sprint(external)
+	inside.sendLine(t, "unmap")
+	inside.await(t, "UNMAPPED", deadline)
+	daemon.awaitNoMapping(gw.insideIP, natRawPort, deadline)
+
+	outside := startChild(t, lab.lab, ctx, out, "the outside node", natRoleEnv+"=dialer",
+		natPeerEnv+"="+mapped.String(),
+		natListenEnv+"="+fmt.Sprintf("/ip4/%s%d/tcp/%d", natPublicNet, natOutsideHost, natHostPort))
+	seenFromOutside := outside.await(t, "RESULT ok ", deadline)
+	seenFromInside := inside.await(t, "RESULT ok ", deadline)
+	// Each sees the other at its public address: the outside node dialed
+	// the gateway, which forwarded to the inside node.
+	if !strings.Contains(seenFromOutside, gw.publicIP) {
+		t.Errorf("the outside node reached the inside one at %s, want the gateway's %s", seenFromOutside, gw.publicIP)
 	}
-	tcpPort, ok := granted[fmt.Sprintf("tcp %d", natHostPort)]
-	if !ok {
-		t.Fatalf("the host's TCP port %d was not mapped; mappings: %v", natHostPort, granted)
-	}
-	udpPort, ok := granted[fmt.Sprintf("udp %d", natRawPort)]
-	if !ok {
-		t.Fatalf("MapPort's UDP port %d was not mapped; mappings: %v", natRawPort, granted)
-	}
-	listenerPort, ok := granted[fmt.Sprintf("tcp %d", natListenerPort)]
-	if !ok {
-		t.Fatalf("the listener's TCP port %d was not mapped; mappings: %v", natListenerPort, granted)
+	if !strings.Contains(seenFromInside, fmt.Sprintf("%s%d", natPublicNet, natOutsideHost)) {
+		t.Errorf("the inside node sees the outside one at %s", seenFromInside)
 	}
 
-	// Both report the gateway's external address with the granted port.
-	want := fmt.Sprintf("/ip4/%s/tcp/%s", natExternalIP, tcpPort)
-	if got := host.await(t, "HOST ", deadline); got != want {
-		t.Fatalf("ExternalAddrs reported %q, want %q", got, want)
-	}
-	if got, want := host.await(t, "MAPPORT ", deadline), natExternalIP+":"+udpPort; got != want {
-		t.Fatalf("MapPort's mapping is %q, want %q", got, want)
-	}
-	if got, want := host.await(t, "LISTENER ", deadline), natExternalIP+":"+listenerPort; got != want {
-		t.Fatalf("the listener's external address is %q, want %q", got, want)
-	}
-	// Closing MapPort's mapping, then stopping the listener, removes theirs
-	// from the gateway.
-	for _, want := range []string{"udp " + udpPort, "tcp " + listenerPort} {
-		if got := gateway.await(t, "UNMAP ", deadline); got != want {
-			t.Fatalf("the gateway was asked to remove %q, want %q", got, want)
-		}
-	}
-	t.Logf("the host (%s), MapPort and the listener had their mappings after %s", want, time.Since(start).Round(time.Millisecond))
+	inside.stdin.Close()
+	inside.await(t, "STOPPED", deadline)
+	daemon.awaitNoMapping(gw.insideIP, natHostPort, deadline)
+	t.Logf("the outside node reached the inside one at %s and they exchanged messages; Stop removed the mapping", seenFromOutside)
 }

@@ -133,6 +133,8 @@ func startChild(t *testing.T, lab *netnsLab, ctx context.Context, ns, name strin
 		<-done
 		if err := c.cmd.Wait(); err != nil {
 			t.Errorf("%s exited: %s; its stderr:\n%s", name, err, tail(c.stderr.String(), 30000))
+		} else if t.Failed() && c.stderr.Len() > 0 {
+			t.Logf("%s's stderr:\n%s", name, tail(c.stderr.String(), 30000))
 		}
 	})
 	return c

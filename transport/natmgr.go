@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	bhost "github.com/libp2p/go-libp2p/p2p/host/basic"
@@ -87,6 +88,10 @@ func (m *natManager) listenChanged() {
 	}
 }
 
+// removeTimeout bounds the removal of a mapping whose port is no longer
+// listened on.
+const removeTimeout = 10 * time.Second
+
 // syncMappings maps the listen ports not mapped yet and removes the
 // mappings of ports no longer listened on. Only run calls it.
 func (m *natManager) syncMappings(dev natDevice) {
@@ -98,7 +103,12 @@ func (m *natManager) syncMappings(dev natDevice) {
 	}
 	for e := range m.mapped {
 		if !want[e] {
-			if err := dev.RemoveMapping(m.ctx, e.protocol, e.port); err != nil {
+			// Not m.ctx: the host closes its listeners, then the manager,
+			// and a removal under way must not be canceled by that.
+			ctx, cancel := context.WithTimeout(context.Background(), removeTimeout)
+			err := dev.RemoveMapping(ctx, e.protocol, e.port)
+			cancel()
+			if err != nil {
 				log.Debugw("remove port mapping", "protocol", e.protocol, "port", e.port, "err", err)
 			}
 			delete(m.mapped, e)

@@ -188,3 +188,43 @@ func TestOnlyIPv4PortsOnAllOrPublicInterfacesAreMappable(t *testing.T) {
 		t.Fatalf("GetMapping = %v, want %s (IPv4, the QUIC part kept)", got, want)
 	}
 }
+
+// slowRemoval is a gateway whose removals take a while, as over a network.
+type slowRemoval struct {
+	*fakeGateway
+	started chan struct{}
+	ctxErr  chan error // the removal's context's error when it is done
+}
+
+func (g *slowRemoval) RemoveMapping(ctx context.Context, protocol string, port int) error {
+	close(g.started)
+	select {
+	case <-ctx.Done():
+	case <-time.After(200 * time.Millisecond):
+	}
+	g.ctxErr <- ctx.Err()
+	return g.fakeGateway.RemoveMapping(ctx, protocol, port)
+}
+
+// A host closes its listeners before its NAT manager: the removal the
+// first starts must not be canceled by the second.
+func TestClosingTheNATManagerDoesNotCancelARemovalUnderWay(t *testing.T) {
+	gw := &slowRemoval{
+		fakeGateway: &fakeGateway{grant: netip.MustParseAddrPort("11.22.33.44:40000")},
+		started:     make(chan struct{}),
+		ctxErr:      make(chan error, 1),
+	}
+	withDiscovery(t, func(context.Context) (natDevice, error) { return gw, nil })
+	h := newTestHost(t, WithNAT(false))
+	a := listenAll(t, h.Network())
+	m := newNATManager(h.Network())
+	waitFor(t, "the port is mapped", func() bool { return m.GetMapping(a) != nil })
+	h.Network().(listenCloser).ListenClose(a)
+	<-gw.started
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-gw.ctxErr; err != nil {
+		t.Fatalf("the removal was canceled by Close: %v", err)
+	}
+}
