@@ -159,11 +159,16 @@ func (s *settings) libp2pOptions(key crypto.PrivKey, listen []ma.Multiaddr, cm c
 		libp2p.Muxer(YamuxID, Yamux),
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
-		libp2p.DisableRelay(),
 		libp2p.UserAgent(defaultUserAgent),
 		libp2p.AddrsFactory(hideInjectAddr(s.addrsFactory)),
 	}
 	opts = append(opts, securityOptions(s.security)...)
+	if s.traversal.relayTransport() {
+		opts = append(opts, libp2p.EnableRelay())
+	} else {
+		opts = append(opts, libp2p.DisableRelay())
+	}
+	opts = append(opts, s.traversal.options()...)
 	if s.quic {
 		opts = append(opts, libp2p.Transport(quic.NewTransport))
 		for _, a := range listen {

@@ -80,6 +80,7 @@ type settings struct {
 	registerer   prometheus.Registerer
 	addrsFactory config.AddrsFactory
 	sharePorts   bool
+	traversal    natTraversal // AutoNAT v2, relay, hole punching: nattraversal.go
 	extra        []libp2p.Option
 }
 
