@@ -144,10 +144,15 @@ func (m *MConnection) canSend(chID byte) bool {
 func (m *MConnection) openStream(proto protocol.ID) (network.Stream, error) {
 	// Never redial a peer that went away: mocknet's NewStream dials even
 	// with WithNoDial.
-	if m.sw.host.Network().Connectedness(m.remote) != network.Connected {
+	if !isConnected(m.sw.host.Network().Connectedness(m.remote)) {
 		return nil, fmt.Errorf("open %s: %w", proto, network.ErrNoConn)
 	}
-	s, err := m.sw.host.NewStream(network.WithNoDial(m.ctx, "channel stream"), m.remote, proto)
+	// A peer reached only through a relay has a limited connection; the
+	// channel runs over it, and moves to a direct one when one appears
+	// (see sendChannel.moveStream). go-libp2p opens the stream on the best
+	// connection: a direct one when there is one.
+	ctx := network.WithAllowLimitedConn(network.WithNoDial(m.ctx, "channel stream"), "channel stream")
+	s, err := m.sw.host.NewStream(ctx, m.remote, proto)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +173,43 @@ func (m *MConnection) openStream(proto protocol.ID) (network.Stream, error) {
 		return nil, ErrPeerStopped
 	}
 	return s, nil
+}
+
+// isConnected reports whether c is a live connectedness: a direct
+// connection, or only limited (relayed) ones.
+func isConnected(c network.Connectedness) bool {
+	return c == network.Connected || c == network.Limited
+}
+
+// hasDirectConn reports whether the host has an open connection to the
+// peer that is not limited.
+func (m *MConnection) hasDirectConn() bool {
+	for _, c := range m.sw.host.Network().ConnsToPeer(m.remote) {
+		if !c.IsClosed() && !c.Stat().Limited {
+			return true
+		}
+	}
+	return false
+}
+
+// directConnAppeared tells the channels that a direct connection to the
+// peer appeared, so that those on a limited one move to it.
+func (m *MConnection) directConnAppeared() {
+	for _, c := range m.chans {
+		select {
+		case c.move <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// untrack forgets stream s, closed by its channel.
+func (m *MConnection) untrack(s network.Stream) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.streams != nil {
+		delete(m.streams, s)
+	}
 }
 
 // track registers s to be reset when the peer stops; false if it already has.

@@ -39,6 +39,10 @@ type sendChannel struct {
 	recentlySent float64
 	grant        chan struct{}
 	stallTimer   *time.Timer // used only by this channel's writer
+
+	// move is signalled when a direct connection to the peer appears: a
+	// stream on a limited (relayed) connection then moves to it.
+	move chan struct{}
 }
 
 func newSendChannel(m *MConnection, desc *ChannelDescriptor, proto protocol.ID, stats *channelStats) *sendChannel {
@@ -50,6 +54,7 @@ func newSendChannel(m *MConnection, desc *ChannelDescriptor, proto protocol.ID, 
 		stats:    stats,
 		priority: float64(desc.DefaultPriority),
 		grant:    make(chan struct{}, 1),
+		move:     make(chan struct{}, 1),
 	}
 	c.refusedAt.Store(-1)
 	return c
@@ -78,6 +83,17 @@ func (c *sendChannel) run() {
 	for {
 		select {
 		case <-c.queue.ready:
+		case <-c.move:
+			if !s.Conn().Stat().Limited || !m.hasDirectConn() {
+				continue
+			}
+			moved, err := c.moveStream(s, out)
+			if err != nil {
+				m.fail(s, fmt.Errorf("channel %#02x: move off a limited connection: %w", c.desc.Id, err))
+				return
+			}
+			s, out = moved, &permitWriter{s: moved, c: c}
+			continue
 		case <-m.quit:
 			return // stop resets the stream
 		case <-m.closing:
@@ -171,6 +187,36 @@ func (c *sendChannel) finish(s network.Stream, out *permitWriter) error {
 			return err
 		}
 	}
+}
+
+// moveTimeout bounds how long a stream being moved off a limited connection
+// waits for the remote to finish reading it.
+const moveTimeout = 30 * time.Second
+
+// moveStream ends stream s, which runs on a limited (relayed) connection,
+// as finish does: what is queued is written, and the remote has read all of
+// it when it closes its side; only then does the channel open its new
+// stream, which go-libp2p puts on the peer's best connection, a direct one.
+// So the remote delivers the messages of the old stream before any of the
+// new one: the channel's order holds across the move.
+func (c *sendChannel) moveStream(s network.Stream, out *permitWriter) (network.Stream, error) {
+	m := c.mconn
+	if err := s.SetReadDeadline(time.Now().Add(moveTimeout)); err != nil {
+		return nil, err
+	}
+	if err := c.finish(s, out); err != nil {
+		return nil, err
+	}
+	m.untrack(s)
+	s.Close()
+	c.writingSince.Store(time.Now().UnixNano())
+	moved, err := m.openStream(c.proto)
+	c.writingSince.Store(0)
+	if err != nil {
+		return nil, err
+	}
+	log.Debugf("%s: channel %#02x moved from a limited connection to %s", m.Peer, c.desc.Id, moved.Conn().RemoteMultiaddr())
+	return moved, nil
 }
 
 // writeFrame writes one message with its unsigned-varint length prefix.

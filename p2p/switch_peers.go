@@ -42,10 +42,13 @@ func (sw *Switch) eventLoop() {
 			}
 			sw.mu.Unlock()
 		case event.EvtPeerConnectednessChanged:
-			if e.Connectedness == network.Connected {
+			if isConnected(e.Connectedness) { // Limited: through a relay only
 				sw.mu.Lock()
 				sw.noteConnectedLocked(e.Peer, time.Now())
 				sw.mu.Unlock()
+				if p := sw.peers.Get(e.Peer.String()); p != nil && e.Connectedness == network.Connected {
+					p.mconn.directConnAppeared()
+				}
 			} else {
 				sw.mu.Lock()
 				delete(sw.foreign, e.Peer)

@@ -3,7 +3,6 @@ package p2p
 import (
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -67,7 +66,7 @@ func (sw *Switch) closeNonPeers(now time.Time) {
 	var gone, doomed []peer.ID
 	for _, c := range cands {
 		switch {
-		case sw.peers.Has(c.id.String()) || sw.host.Network().Connectedness(c.id) != network.Connected:
+		case sw.peers.Has(c.id.String()) || !isConnected(sw.host.Network().Connectedness(c.id)):
 			gone = append(gone, c.id)
 		case c.spared:
 		case !c.foreign.IsZero() && now.Sub(c.foreign) > 2*foreignGrace,

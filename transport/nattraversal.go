@@ -17,7 +17,9 @@ import (
 // the relayed address (/p2p-circuit); a peer that dials it gets a limited
 // connection through the relay (go-libp2p marks it limited: the relay
 // bounds its duration and bytes), over which the two then try a hole punch
-// (WithHolePunching on both) to get a direct connection.
+// (WithHolePunching on both) to get a direct connection. The p2p
+// package's channel streams run over a limited connection and move to a
+// direct one when it appears.
 
 // natTraversal is what the options below turn on.
 type natTraversal struct {

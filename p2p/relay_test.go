@@ -1,0 +1,126 @@
+package p2p
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/switchyard-p2p/switchyard/transport"
+)
+
+// Two Switches on loopback become peers through a circuit relay v2 (a
+// limited connection), exchange messages over it, then get a direct
+// connection: every channel moves to it without losing, duplicating or
+// reordering a message, and the peers outlive the relayed connection.
+func TestChannelsRunOverARelayedConnectionAndMoveToADirectOne(t *testing.T) {
+	relay, err := transport.New(transport.WithListenAddrs("127.0.0.1:0"),
+		transport.WithRelayService(), transport.WithReachability(network.ReachabilityPublic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Close() })
+	relayAddr := relay.Addrs()[0].Encapsulate(ma.StringCast("/p2p/" + relay.ID().String()))
+	relayed := transport.WithStaticRelays(relayAddr.String())
+	sws := tcpSwitches(t, 2, testChannels, WithHostOptions(relayed, transport.WithReachability(network.ReachabilityPrivate)))
+	a, b := sws[0], sws[1]
+
+	// b reaches a through the relay once a holds a reservation there.
+	circuit := relayAddr.Encapsulate(ma.StringCast("/p2p-circuit"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	waitFor(t, 10*time.Second, func() bool {
+		err := b.Host().Connect(ctx, peer.AddrInfo{ID: a.Host().ID(), Addrs: []ma.Multiaddr{circuit}})
+		if err != nil {
+			b.Host().Peerstore().ClearAddrs(a.Host().ID())
+			if bo, ok := b.Host().Network().(interface{ Backoff() *swarmDialBackoff }); ok {
+				bo.Backoff().Clear(a.Host().ID())
+			}
+		}
+		return err == nil
+	})
+	waitFor(t, 10*time.Second, func() bool {
+		return a.Peers().Has(b.Host().ID().String()) && b.Peers().Has(a.Host().ID().String())
+	})
+	if conns := b.Host().Network().ConnsToPeer(a.Host().ID()); len(conns) != 1 || !conns[0].Stat().Limited {
+		t.Fatalf("connections %v, want one limited (relayed) connection", conns)
+	}
+	pa := b.Peers().(*PeerSet).Get(a.Host().ID().String())
+	pb := a.Peers().(*PeerSet).Get(b.Host().ID().String())
+
+	// Messages flow both ways over the relay, and keep flowing while the
+	// direct connection appears and the channels move.
+	const total = 600
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i := range total {
+			if !pa.Send(0x10, numbered(i)) || !pb.Send(0x20, numbered(i)) {
+				t.Errorf("send %d failed", i)
+				return
+			}
+			if i == 50 {
+				direct := peer.AddrInfo{ID: a.Host().ID(), Addrs: a.Host().Addrs()}
+				if err := b.Host().Connect(network.WithForceDirectDial(ctx, "test"), direct); err != nil {
+					t.Errorf("direct connection: %s", err)
+					return
+				}
+			}
+			if i%100 == 0 {
+				time.Sleep(10 * time.Millisecond) // let some go before the move
+			}
+		}
+	}()
+	for i, m := range receiveN(t, a, 0x10, total, 30*time.Second) {
+		mustEqual(t, m.Bytes, numbered(i))
+	}
+	for i, m := range receiveN(t, b, 0x20, total, 30*time.Second) {
+		mustEqual(t, m.Bytes, numbered(i))
+	}
+	<-sent
+
+	// Every channel stream of either side, ours and the remote's, is on a
+	// direct connection, none on the relayed one.
+	onDirect := func(sw *Switch, remote peer.ID) bool {
+		direct := 0
+		for _, c := range sw.Host().Network().ConnsToPeer(remote) {
+			for _, s := range c.GetStreams() {
+				for _, d := range testChannels() {
+					if s.Protocol() != sw.protoByID[d.Id] {
+						continue
+					}
+					if c.Stat().Limited {
+						return false
+					}
+					direct++
+				}
+			}
+		}
+		return direct == 2*len(testChannels())
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		return onDirect(a, b.Host().ID()) && onDirect(b, a.Host().ID())
+	})
+
+	// The relay ends its connection (as it does at its limits): the peers
+	// stay, and their channels work.
+	for _, c := range b.Host().Network().ConnsToPeer(a.Host().ID()) {
+		if c.Stat().Limited {
+			c.Close()
+		}
+	}
+	time.Sleep(2 * disconnectGrace)
+	if !a.Peers().Has(b.Host().ID().String()) || !b.Peers().Has(a.Host().ID().String()) {
+		t.Fatal("a peer was dropped with the relayed connection")
+	}
+	if !pa.Send(0x30, ByteSlice("after")) {
+		t.Fatal("send after the relayed connection closed")
+	}
+	mustEqual(t, receiveN(t, a, 0x30, 1, 10*time.Second)[0].Bytes, []byte("after"))
+}
+
+type swarmDialBackoff = swarm.DialBackoff
