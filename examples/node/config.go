@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/switchyard-p2p/switchyard/p2p"
 	"github.com/switchyard-p2p/switchyard/transport"
 )
@@ -32,6 +34,13 @@ type config struct {
 	MinOutbound       int               // -min-outbound
 	EnsurePeersPeriod time.Duration     // -ensure-peers-period
 	StatusInterval    time.Duration     // -status-interval
+	QUIC              bool              // -quic
+	AutoNATv2         bool              // -autonat-v2
+	RelayService      bool              // -relay-service
+	Relays            []string          // -relays: multiaddrs ending in /p2p/<peer ID>
+	HolePunch         bool              // -hole-punch
+	Reachability      string            // -reachability: "auto", "public" or "private"
+	Connect           []peer.AddrInfo   // -connect: peers to connect to at start, any transport
 }
 
 // defaultConfig is the configuration with no flags given.
@@ -40,6 +49,7 @@ func defaultConfig() *config {
 		ListenAddrs:       []string{transport.DefaultListenAddr},
 		Network:           p2p.DefaultNetwork,
 		NAT:               "auto",
+		Reachability:      "auto",
 		BookStrict:        true,
 		MinOutbound:       10,
 		EnsurePeersPeriod: 30 * time.Second,
@@ -80,6 +90,13 @@ Flags:
 	fs.IntVar(&cfg.MinOutbound, "min-outbound", cfg.MinOutbound, "outbound peers PEX keeps")
 	fs.DurationVar(&cfg.EnsurePeersPeriod, "ensure-peers-period", cfg.EnsurePeersPeriod, "how often PEX tops up outbound peers and asks for addresses")
 	fs.DurationVar(&cfg.StatusInterval, "status-interval", cfg.StatusInterval, "how often to print a status line (0: never)")
+	fs.BoolVar(&cfg.QUIC, "quic", false, "also listen on QUIC (UDP) at each TCP listen address's port; hole punching works best over it")
+	fs.BoolVar(&cfg.AutoNATv2, "autonat-v2", false, "AutoNAT v2: learn which of our addresses peers can reach, and check theirs for them")
+	fs.BoolVar(&cfg.RelayService, "relay-service", false, "serve as a circuit relay v2 for nodes behind NATs (runs while publicly reachable: see -reachability)")
+	relays := fs.String("relays", "", `circuit relays to reserve a slot on while not publicly reachable, comma-separated multiaddrs ending in /p2p/<peer ID>`)
+	fs.BoolVar(&cfg.HolePunch, "hole-punch", false, "DCUtR hole punching: turn a connection through a relay into a direct one (both sides need it)")
+	fs.StringVar(&cfg.Reachability, "reachability", cfg.Reachability, `"public" (a relay on a public address), "private" (behind a NAT: reserve relay slots at once), or "auto" (AutoNAT decides)`)
+	connect := fs.String("connect", "", `peers to connect to at start, comma-separated multiaddrs ending in /p2p/<peer ID>, of any transport, e.g. through a relay: "<relay's multiaddr>/p2p-circuit/p2p/<peer ID>"`)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -110,6 +127,24 @@ Flags:
 	case "auto", "on", "off":
 	default:
 		return nil, fmt.Errorf(`%w: -nat: %q is not "auto", "on" or "off"`, errBadFlag, cfg.NAT)
+	}
+	switch cfg.Reachability {
+	case "auto", "public", "private":
+	default:
+		return nil, fmt.Errorf(`%w: -reachability: %q is not "auto", "public" or "private"`, errBadFlag, cfg.Reachability)
+	}
+	cfg.Relays = splitList(*relays)
+	for _, r := range cfg.Relays {
+		if _, err := peer.AddrInfoFromString(r); err != nil {
+			return nil, fmt.Errorf("%w: -relays: %q: %w (want a multiaddr ending in /p2p/<peer ID>)", errBadFlag, r, err)
+		}
+	}
+	for _, c := range splitList(*connect) {
+		ai, err := peer.AddrInfoFromString(c)
+		if err != nil {
+			return nil, fmt.Errorf("%w: -connect: %q: %w (want a multiaddr ending in /p2p/<peer ID>)", errBadFlag, c, err)
+		}
+		cfg.Connect = append(cfg.Connect, *ai)
 	}
 	if cfg.MinOutbound < 0 || cfg.EnsurePeersPeriod <= 0 || cfg.StatusInterval < 0 {
 		return nil, fmt.Errorf("%w: -min-outbound, -ensure-peers-period and -status-interval must not be negative (the period not 0)", errBadFlag)

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -90,6 +93,7 @@ func run(ctx context.Context, cfg *config, stdin io.Reader, stdout io.Writer) (e
 	case "off":
 		hostOpts = append(hostOpts, transport.WithNAT(false))
 	}
+	hostOpts = append(hostOpts, traversalOptions(cfg)...)
 	swOpts := []p2p.Option{p2p.WithHostOptions(hostOpts...), p2p.WithNetwork(cfg.Network), p2p.WithMetrics(reg)}
 	if len(cfg.PersistentPeers) > 0 {
 		swOpts = append(swOpts, p2p.WithPersistentPeers(cfg.PersistentPeers...))
@@ -127,6 +131,26 @@ func run(ctx context.Context, cfg *config, stdin io.Reader, stdout io.Writer) (e
 			}
 		}()
 	}
+
+	// Connect to the -connect peers (relayed addresses included: they are
+	// no NetAddress, so the host connects and the Switch admits the peer
+	// once identified).
+	connectResults := make(chan string, len(cfg.Connect))
+	for _, ai := range cfg.Connect {
+		go func() {
+			if err := sw.Host().Connect(ctx, ai); err != nil {
+				connectResults <- fmt.Sprintf("%s not reached: %s", ai, err)
+			} else {
+				connectResults <- fmt.Sprintf("connected to %s", ai)
+			}
+		}()
+	}
+	// Say when the host becomes reachable through a relay (-relays).
+	addrSub, err := sw.Host().EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
+	if err != nil {
+		return fmt.Errorf("subscribe to address updates: %w", err)
+	}
+	stops = append(stops, func() { addrSub.Close() })
 
 	pex := p2p.NewPEXAgent(sw, book, p2p.WithSeedMode(cfg.SeedMode),
 		p2p.WithMinOutboundPeers(cfg.MinOutbound), p2p.WithEnsurePeersPeriod(cfg.EnsurePeersPeriod))
@@ -192,6 +216,14 @@ func run(ctx context.Context, cfg *config, stdin io.Reader, stdout io.Writer) (e
 			printEvent(stdout, sw, ev)
 		case res := <-seedResults:
 			fmt.Fprintln(stdout, res)
+		case res := <-connectResults:
+			fmt.Fprintln(stdout, res)
+		case e := <-addrSub.Out():
+			for _, a := range e.(event.EvtLocalAddressesUpdated).Current {
+				if _, err := a.Address.ValueForProtocol(ma.P_CIRCUIT); err == nil && a.Action == event.Added {
+					fmt.Fprintf(stdout, "reachable through a relay at %s/p2p/%s\n", a.Address, sw.Host().ID())
+				}
+			}
 		case tx := <-admitted:
 			fmt.Fprintf(stdout, "tx %x (%d bytes): %s\n", tx.hash[:6], len(tx.tx), preview(tx.tx))
 		case <-status:
@@ -281,4 +313,31 @@ func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), bound net
 		srv.Shutdown(ctx)
 		<-served
 	}, ln.Addr(), nil
+}
+
+// traversalOptions returns the host options of the NAT traversal flags.
+func traversalOptions(cfg *config) []transport.Option {
+	var opts []transport.Option
+	if cfg.QUIC {
+		opts = append(opts, transport.WithQUIC())
+	}
+	if cfg.AutoNATv2 {
+		opts = append(opts, transport.WithAutoNATv2())
+	}
+	if cfg.RelayService {
+		opts = append(opts, transport.WithRelayService())
+	}
+	if len(cfg.Relays) > 0 {
+		opts = append(opts, transport.WithStaticRelays(cfg.Relays...))
+	}
+	if cfg.HolePunch {
+		opts = append(opts, transport.WithHolePunching())
+	}
+	switch cfg.Reachability {
+	case "public":
+		opts = append(opts, transport.WithReachability(network.ReachabilityPublic))
+	case "private":
+		opts = append(opts, transport.WithReachability(network.ReachabilityPrivate))
+	}
+	return opts
 }

@@ -17,6 +17,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/switchyard-p2p/switchyard/p2p"
 	"github.com/switchyard-p2p/switchyard/transport"
 )
@@ -166,6 +168,49 @@ func TestTwoNodesOneSeedingTheOtherGossipATypedTx(t *testing.T) {
 	b2.out.await(t, `address book .*b.book.json: [1-9]\d* addresses`)
 }
 
+// A relay, a node that reserves a slot on it (-relays), and a node that
+// connects to the first through it (-connect with the relayed address):
+// the two become peers over the relay and gossip a transaction.
+func TestTwoNodesBecomePeersThroughARelayNode(t *testing.T) {
+	dir := t.TempDir()
+	cfgR := localConfig(dir, "relay")
+	cfgR.RelayService, cfgR.Reachability = true, "public"
+	r := startNode(t, cfgR)
+	relayAddr := r.out.await(t, `listening on (/ip4/127\.0\.0\.1/tcp/\d+/p2p/\S+)`)[1]
+
+	cfgA := localConfig(dir, "a")
+	cfgA.Relays, cfgA.Reachability = []string{relayAddr}, "private"
+	a := startNode(t, cfgA)
+	idA := a.out.await(t, `node (\S+) on network`)[1]
+
+	// b retries until a holds its reservation (the relay connects only
+	// peers that hold one).
+	ai, err := peer.AddrInfoFromString(relayAddr + "/p2p-circuit/p2p/" + idA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b *testNode
+	for attempt := 0; ; attempt++ {
+		cfgB := localConfig(dir, "b")
+		cfgB.Connect, cfgB.HolePunch = []peer.AddrInfo{*ai}, true // the relay transport, to dial the relayed address
+		b = startNode(t, cfgB)
+		m := b.out.await(t, `(connected to|not reached:) .*`+regexp.QuoteMeta(idA))
+		if m[1] == "connected to" {
+			break
+		}
+		if attempt == 20 {
+			t.Fatalf("b never reached a through the relay:\n%s", b.out.String())
+		}
+		b.stop(t)
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.out.await(t, `peer \+ .*`+regexp.QuoteMeta(shortID(idA)))
+	if _, err := io.WriteString(a.stdin, "hello over the relay\n"); err != nil {
+		t.Fatal(err)
+	}
+	b.out.await(t, `tx [0-9a-f]{12} \(20 bytes\): "hello over the relay"`)
+}
+
 // shortID is how a Peer prints its ID (the last six characters).
 func shortID(id string) string { return id[len(id)-6:] }
 
@@ -268,9 +313,27 @@ func TestParseFlags(t *testing.T) {
 	if good.Seeds[0].ID.String() != id {
 		t.Fatalf("seed ID %s", good.Seeds[0].ID)
 	}
+	nat, err := parseFlags([]string{
+		"-quic", "-autonat-v2", "-relay-service", "-hole-punch", "-reachability", "private",
+		"-relays", "/ip4/11.22.33.55/tcp/26656/p2p/" + id + ", /ip4/11.22.33.55/udp/26656/quic-v1/p2p/" + id,
+		"-connect", "/ip4/11.22.33.55/tcp/26656/p2p/" + id + "/p2p-circuit/p2p/" + id,
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !nat.QUIC || !nat.AutoNATv2 || !nat.RelayService || !nat.HolePunch || nat.Reachability != "private" || len(nat.Relays) != 2 ||
+		len(nat.Connect) != 1 || nat.Connect[0].ID.String() != id || len(nat.Connect[0].Addrs) != 1 {
+		t.Fatalf("parsed %+v", nat)
+	}
+	if opts := traversalOptions(nat); len(opts) != 6 {
+		t.Fatalf("%d host options for six NAT traversal flags", len(opts))
+	}
 	def, err := parseFlags(nil, io.Discard)
-	if err != nil || def.ListenAddrs[0] != transport.DefaultListenAddr || !def.BookStrict || def.NAT != "auto" {
+	if err != nil || def.ListenAddrs[0] != transport.DefaultListenAddr || !def.BookStrict || def.NAT != "auto" || def.Reachability != "auto" {
 		t.Fatalf("defaults: %+v, %v", def, err)
+	}
+	if opts := traversalOptions(def); len(opts) != 0 {
+		t.Fatalf("%d NAT traversal options by default, want none", len(opts))
 	}
 
 	bad := []struct {
@@ -284,6 +347,10 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-persistent-peers", "example.com:26656"}, p2p.ErrInvalidNetAddress},
 		{[]string{"-network", "bad name/with slash"}, p2p.ErrInvalidNetworkName},
 		{[]string{"-nat", "maybe"}, errBadFlag},
+		{[]string{"-reachability", "maybe"}, errBadFlag},
+		{[]string{"-relays", "11.22.33.55:26656"}, errBadFlag},
+		{[]string{"-relays", "/ip4/11.22.33.55/tcp/26656"}, errBadFlag},
+		{[]string{"-connect", "/ip4/11.22.33.55/tcp/26656"}, errBadFlag},
 		{[]string{"-min-outbound", "-1"}, errBadFlag},
 		{[]string{"-ensure-peers-period", "0s"}, errBadFlag},
 		{[]string{"stray"}, errBadFlag},
