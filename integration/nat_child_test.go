@@ -17,7 +17,7 @@ import (
 	"github.com/switchyard-p2p/switchyard/transport"
 )
 
-// The NAT tests' child processes (nat_test.go), one per
+// The NAT tests' child processes (nat_test.go, relay_test.go), one per
 // namespace. Each prints what it finds on stdout, one line each, takes
 // commands from its stdin one a line, and when its stdin closes stops its
 // node, checks that no goroutine is left, prints "STOPPED" and exits.
@@ -58,6 +58,10 @@ func natChildMain(role string) int {
 		sw, err = natMappedRun(c)
 	case "dialer":
 		sw, err = natDialerRun(c)
+	case "relay":
+		sw, err = relayServerRun(c)
+	case "relayed":
+		sw, err = relayedRun(c)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}

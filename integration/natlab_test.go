@@ -131,7 +131,15 @@ func (n *natLab) gateway(name string, host, net int, kind natKind) *natGateway {
 	// The chains miniupnpd fills (its defaults for the nftables backend:
 	// table inet filter; chains miniupnpd, prerouting_miniupnpd and
 	// postrouting_miniupnpd) are there whether it runs or not.
+	// Like a home router, the gateway drops what comes from outside to
+	// itself unasked (a kernel answering a stray SYN with a reset would
+	// also claim the port for that flow, and so break the next mapping).
 	ruleset := fmt.Sprintf(`table inet filter {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		iifname "wan0" ct state established,related accept
+		iifname "wan0" drop
+	}
 	chain forward {
 		type filter hook forward priority 0; policy drop;
 		ct state established,related accept

@@ -167,7 +167,7 @@ func (c *testChild) await(t *testing.T, prefix string, deadline time.Time) strin
 				c.early = append(c.early, line)
 			}
 		case <-timer.C:
-			t.Fatalf("no %q line in time", prefix)
+			t.Fatalf("no %q line in time; other lines: %q", prefix, c.early)
 		}
 	}
 }
