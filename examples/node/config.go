@@ -37,6 +37,7 @@ type config struct {
 	QUIC              bool              // -quic
 	AutoNATv2         bool              // -autonat-v2
 	RelayService      bool              // -relay-service
+	RelayUnlimited    bool              // -relay-unlimited
 	Relays            []string          // -relays: multiaddrs ending in /p2p/<peer ID>
 	HolePunch         bool              // -hole-punch
 	Reachability      string            // -reachability: "auto", "public" or "private"
@@ -93,6 +94,7 @@ Flags:
 	fs.BoolVar(&cfg.QUIC, "quic", false, "also listen on QUIC (UDP) at each TCP listen address's port; hole punching works best over it")
 	fs.BoolVar(&cfg.AutoNATv2, "autonat-v2", false, "AutoNAT v2: learn which of our addresses peers can reach, and check theirs for them")
 	fs.BoolVar(&cfg.RelayService, "relay-service", false, "serve as a circuit relay v2 for nodes behind NATs (runs while publicly reachable: see -reachability)")
+	fs.BoolVar(&cfg.RelayUnlimited, "relay-unlimited", false, "with -relay-service: relay connections without go-libp2p's default limits (2 minutes and 128 KiB each way, after which the relay ends them), for peers whose NATs defeat hole punching")
 	relays := fs.String("relays", "", `circuit relays to reserve a slot on while not publicly reachable, comma-separated multiaddrs ending in /p2p/<peer ID>`)
 	fs.BoolVar(&cfg.HolePunch, "hole-punch", false, "DCUtR hole punching: turn a connection through a relay into a direct one (both sides need it)")
 	fs.StringVar(&cfg.Reachability, "reachability", cfg.Reachability, `"public" (a relay on a public address), "private" (behind a NAT: reserve relay slots at once), or "auto" (AutoNAT decides)`)
@@ -127,6 +129,9 @@ Flags:
 	case "auto", "on", "off":
 	default:
 		return nil, fmt.Errorf(`%w: -nat: %q is not "auto", "on" or "off"`, errBadFlag, cfg.NAT)
+	}
+	if cfg.RelayUnlimited && !cfg.RelayService {
+		return nil, fmt.Errorf("%w: -relay-unlimited needs -relay-service", errBadFlag)
 	}
 	switch cfg.Reachability {
 	case "auto", "public", "private":

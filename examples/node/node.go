@@ -14,6 +14,7 @@ import (
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -325,7 +326,11 @@ func traversalOptions(cfg *config) []transport.Option {
 		opts = append(opts, transport.WithAutoNATv2())
 	}
 	if cfg.RelayService {
-		opts = append(opts, transport.WithRelayService())
+		var relayOpts []relayv2.Option
+		if cfg.RelayUnlimited {
+			relayOpts = append(relayOpts, relayv2.WithInfiniteLimits())
+		}
+		opts = append(opts, transport.WithRelayService(relayOpts...))
 	}
 	if len(cfg.Relays) > 0 {
 		opts = append(opts, transport.WithStaticRelays(cfg.Relays...))

@@ -174,7 +174,7 @@ func TestTwoNodesOneSeedingTheOtherGossipATypedTx(t *testing.T) {
 func TestTwoNodesBecomePeersThroughARelayNode(t *testing.T) {
 	dir := t.TempDir()
 	cfgR := localConfig(dir, "relay")
-	cfgR.RelayService, cfgR.Reachability = true, "public"
+	cfgR.RelayService, cfgR.RelayUnlimited, cfgR.Reachability = true, true, "public"
 	r := startNode(t, cfgR)
 	relayAddr := r.out.await(t, `listening on (/ip4/127\.0\.0\.1/tcp/\d+/p2p/\S+)`)[1]
 
@@ -314,14 +314,14 @@ func TestParseFlags(t *testing.T) {
 		t.Fatalf("seed ID %s", good.Seeds[0].ID)
 	}
 	nat, err := parseFlags([]string{
-		"-quic", "-autonat-v2", "-relay-service", "-hole-punch", "-reachability", "private",
+		"-quic", "-autonat-v2", "-relay-service", "-relay-unlimited", "-hole-punch", "-reachability", "private",
 		"-relays", "/ip4/11.22.33.55/tcp/26656/p2p/" + id + ", /ip4/11.22.33.55/udp/26656/quic-v1/p2p/" + id,
 		"-connect", "/ip4/11.22.33.55/tcp/26656/p2p/" + id + "/p2p-circuit/p2p/" + id,
 	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !nat.QUIC || !nat.AutoNATv2 || !nat.RelayService || !nat.HolePunch || nat.Reachability != "private" || len(nat.Relays) != 2 ||
+	if !nat.QUIC || !nat.AutoNATv2 || !nat.RelayService || !nat.RelayUnlimited || !nat.HolePunch || nat.Reachability != "private" || len(nat.Relays) != 2 ||
 		len(nat.Connect) != 1 || nat.Connect[0].ID.String() != id || len(nat.Connect[0].Addrs) != 1 {
 		t.Fatalf("parsed %+v", nat)
 	}
@@ -351,6 +351,7 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-relays", "11.22.33.55:26656"}, errBadFlag},
 		{[]string{"-relays", "/ip4/11.22.33.55/tcp/26656"}, errBadFlag},
 		{[]string{"-connect", "/ip4/11.22.33.55/tcp/26656"}, errBadFlag},
+		{[]string{"-relay-unlimited"}, errBadFlag},
 		{[]string{"-min-outbound", "-1"}, errBadFlag},
 		{[]string{"-ensure-peers-period", "0s"}, errBadFlag},
 		{[]string{"stray"}, errBadFlag},
