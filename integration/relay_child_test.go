@@ -33,10 +33,14 @@ const (
 // relayServerRun is a Switch on the public segment serving as a circuit
 // relay v2 (it declares itself publicly reachable, as a relay on a known
 // public address does). It prints "RELAY <multiaddr>/p2p/<id>".
+//
+// It speaks TCP only: go-libp2p v0.51 learns a node's public address from
+// what peers observe of its TCP connections (made from its listen port)
+// but not of its QUIC ones, so a node whose only connection to the relay
+// was QUIC would never know a public address, and never start DCUtR.
 func relayServerRun(c *natChild) (*p2p.Switch, error) {
 	sw := p2p.NewSwitch(testChannels(), p2p.WithHostOptions(
 		transport.WithListenAddrs(os.Getenv(natListenEnv)),
-		transport.WithQUIC(),
 		transport.WithNAT(false),
 		transport.WithRelayService(),
 		transport.WithReachability(network.ReachabilityPublic),
@@ -97,7 +101,7 @@ func relayedRun(c *natChild) (*p2p.Switch, error) {
 	// many: go-libp2p trusts an address observed through identify only once
 	// ActivationThresh peers report it, and hole punching waits for one.
 	observedaddrs.ActivationThresh = 1
-	ctx, cancel := context.WithTimeout(c.ctx, natTimeout)
+	ctx, cancel := context.WithTimeout(c.ctx, natTimeout/2) // its report comes before the parent gives up
 	defer cancel()
 	relay := os.Getenv(natExtEnv) // the relay's multiaddr
 	tracer := &punchTracer{}
@@ -137,7 +141,7 @@ func relayedRun(c *natChild) (*p2p.Switch, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return sw, fmt.Errorf("no relayed address: %v (%w)", h.Addrs(), ctx.Err())
+			return sw, fmt.Errorf("no relayed address, or DCUtR not running (%v): %v (%w)", dcutrReady(h), h.Addrs(), ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
