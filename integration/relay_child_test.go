@@ -33,14 +33,10 @@ const (
 // relayServerRun is a Switch on the public segment serving as a circuit
 // relay v2 (it declares itself publicly reachable, as a relay on a known
 // public address does). It prints "RELAY <multiaddr>/p2p/<id>".
-//
-// It speaks TCP only: go-libp2p v0.51 learns a node's public address from
-// what peers observe of its TCP connections (made from its listen port)
-// but not of its QUIC ones, so a node whose only connection to the relay
-// was QUIC would never know a public address, and never start DCUtR.
 func relayServerRun(c *natChild) (*p2p.Switch, error) {
 	sw := p2p.NewSwitch(testChannels(), p2p.WithHostOptions(
 		transport.WithListenAddrs(os.Getenv(natListenEnv)),
+		transport.WithQUIC(),
 		transport.WithNAT(false),
 		transport.WithRelayService(),
 		transport.WithReachability(network.ReachabilityPublic),

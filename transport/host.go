@@ -110,6 +110,7 @@ func New(opts ...Option) (host.Host, error) {
 			return nil, fmt.Errorf("transport: listen on %s: %w", a, err)
 		}
 	}
+	s.traversal.listened() // static relays are dialed from now on: from the listen port
 	log.Debugw("host started", "peer", h.ID(), "listen", h.Network().ListenAddresses())
 	return closingHost{h}, nil
 }

@@ -1,11 +1,14 @@
 package transport
 
 import (
+	"context"
 	"fmt"
+	"sync"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -29,6 +32,45 @@ type natTraversal struct {
 	staticRelays []peer.AddrInfo
 	holePunching bool
 	reachability network.Reachability // ReachabilityUnknown: AutoNAT decides
+
+	// listening is closed once the host listens (see staticRelaySource).
+	listening     chan struct{}
+	listeningOnce sync.Once
+}
+
+// listened tells the static relay source that the host listens now.
+func (t *natTraversal) listened() {
+	if t.listening != nil {
+		t.listeningOnce.Do(func() { close(t.listening) })
+	}
+}
+
+// staticRelaySource hands autorelay the static relays once the host
+// listens. go-libp2p starts autorelay inside libp2p.New, before New makes
+// the host listen: a relay dialed then sees the connection come from an
+// ephemeral port, and go-libp2p learns no public address from what the
+// relay observes (only observations of connections made from a listen
+// port count), so the host never starts DCUtR. Waiting makes the relay
+// connection leave from the listen port.
+func staticRelaySource(relays []peer.AddrInfo, listening <-chan struct{}) autorelay.PeerSource {
+	return func(ctx context.Context, num int) <-chan peer.AddrInfo {
+		out := make(chan peer.AddrInfo, len(relays))
+		go func() {
+			defer close(out)
+			select {
+			case <-listening:
+			case <-ctx.Done():
+				return
+			}
+			for i, r := range relays {
+				if i == num {
+					return
+				}
+				out <- r
+			}
+		}()
+		return out
+	}
 }
 
 // relayTransport reports whether the host needs the circuit relay
@@ -47,8 +89,11 @@ func (t *natTraversal) options() []libp2p.Option {
 	if t.relayService {
 		opts = append(opts, libp2p.EnableRelayService(t.relayOpts...))
 	}
-	if len(t.staticRelays) > 0 {
-		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(t.staticRelays))
+	if n := len(t.staticRelays); n > 0 {
+		t.listening = make(chan struct{})
+		opts = append(opts, libp2p.EnableAutoRelayWithPeerSource(staticRelaySource(t.staticRelays, t.listening),
+			autorelay.WithMinCandidates(n), autorelay.WithMaxCandidates(n), autorelay.WithNumRelays(n),
+		))
 	}
 	if t.holePunching {
 		opts = append(opts, libp2p.EnableHolePunching())

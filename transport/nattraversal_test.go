@@ -47,7 +47,7 @@ func TestNATTraversalOptionsTurnOnGoLibp2psParts(t *testing.T) {
 			}
 		}},
 		{"static relays", []Option{WithStaticRelays(relay, "/ip4/11.22.33.55/udp/26656/quic-v1/p2p/"+testRelayID), WithReachability(network.ReachabilityPrivate)}, func(t *testing.T, cfg *libp2pConfig) {
-			if !cfg.Relay || !cfg.EnableAutoRelay || len(cfg.AutoRelayOpts) != 1 {
+			if !cfg.Relay || !cfg.EnableAutoRelay || len(cfg.AutoRelayOpts) != 4 {
 				t.Fatalf("relay transport %v, autorelay %v with %d options", cfg.Relay, cfg.EnableAutoRelay, len(cfg.AutoRelayOpts))
 			}
 			if r := cfg.AutoNATConfig.ForceReachability; r == nil || *r != network.ReachabilityPrivate {
@@ -164,3 +164,36 @@ type (
 	libp2pConfig = libp2p.Config
 	swarmBackoff = swarm.DialBackoff
 )
+
+// The static relays reach autorelay only once the host listens, and the
+// source's goroutine ends with its context otherwise.
+func TestStaticRelaysAreHandedOutOnceTheHostListens(t *testing.T) {
+	id, _ := peer.Decode(testRelayID)
+	relays := []peer.AddrInfo{
+		{ID: id, Addrs: []ma.Multiaddr{ma.StringCast("/ip4/11.22.33.55/tcp/1")}},
+		{ID: id, Addrs: []ma.Multiaddr{ma.StringCast("/ip4/11.22.33.56/tcp/1")}},
+	}
+	listening := make(chan struct{})
+	source := staticRelaySource(relays, listening)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	early := source(ctx, 2)
+	select {
+	case r := <-early:
+		t.Fatalf("relay %v handed out before the host listens", r)
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel()
+	if _, ok := <-early; ok {
+		t.Fatal("a relay after the context ended")
+	}
+
+	close(listening)
+	var got []peer.AddrInfo
+	for r := range source(context.Background(), 1) {
+		got = append(got, r)
+	}
+	if len(got) != 1 || !got[0].Addrs[0].Equal(relays[0].Addrs[0]) {
+		t.Fatalf("asked for one relay, got %v", got)
+	}
+}
