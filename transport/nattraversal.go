@@ -111,7 +111,9 @@ func (t *natTraversal) options() []libp2p.Option {
 // dial each of its addresses back, and so learns which are reachable from
 // outside (go-libp2p's BasicHost.ConfirmedAddrs); it also serves such
 // checks to its peers, from a separate dialer, rate-limited by go-libp2p.
-// Only public addresses are checked.
+// Only public addresses are checked. Caution: in this repository's NAT lab,
+// nodes behind NATs with both AutoNAT v2 and WithHolePunching failed to
+// punch through NATs that others punch through (see README, "NAT").
 // Default: off.
 func WithAutoNATv2() Option {
 	return func(s *settings) error {
