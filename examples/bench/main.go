@@ -29,7 +29,6 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -101,7 +100,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-only %q matches no case", *only)
 	}
 
-	rep := report{Go: runtime.Version(), CPUs: runtime.NumCPU(), Benchtime: *benchtime, Count: *count, LoadBefore: loadAverage()}
+	rep := report{Go: runtime.Version(), CPUs: runtime.NumCPU(), Benchtime: *benchtime, Count: *count, LoadBefore: suite.LoadAverage()}
 	fmt.Fprintf(stderr, "running %d cases x %d, -benchtime %s, %s, %d CPUs, load average %s\n",
 		len(cases), *count, *benchtime, rep.Go, rep.CPUs, orEmpty(rep.LoadBefore))
 	rounds := make([]results, *count)
@@ -135,7 +134,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			})
 		}
 	}
-	rep.LoadAfter = loadAverage()
+	rep.LoadAfter = suite.LoadAverage()
 	rep.Comparisons = comparisons(medianResults(rounds))
 	if *count > 1 {
 		addRanges(rep.Comparisons, rounds)
@@ -220,18 +219,4 @@ func jsonSafe(r report) report {
 		}
 	}
 	return r
-}
-
-// loadAverage is the 1, 5 and 15 minute load averages, or "" where
-// /proc/loadavg does not exist.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -39,6 +39,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-p2p/switchyard/examples/bench/suite"
 )
 
 func main() {
@@ -81,7 +83,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-only %q matches no case", *only)
 	}
 
-	loadBefore := loadAverage()
+	loadBefore := suite.LoadAverage()
 	fmt.Fprintf(stderr, "running %d cases x %d, -benchtime %s, %s, %d CPUs, load average %s\n",
 		len(cases), *count, *benchtime, runtime.Version(), runtime.NumCPU(), loadBefore)
 	rounds := make([]results, *count)
@@ -104,7 +106,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 
 	fmt.Fprintf(stdout, "mconnbench: %s, %d CPUs, -benchtime %s, -count %d, load average before %s, after %s\n",
-		runtime.Version(), runtime.NumCPU(), *benchtime, *count, loadBefore, loadAverage())
+		runtime.Version(), runtime.NumCPU(), *benchtime, *count, loadBefore, suite.LoadAverage())
 	fmt.Fprintf(stdout, "%s; loopback TCP; Switch and raw stream: TLS, yamux\n\n", versions())
 	printTables(stdout, rounds)
 	for _, f := range failed {
@@ -128,18 +130,4 @@ func versions() string {
 		return "versions unknown"
 	}
 	return strings.Join(parts, ", ")
-}
-
-// loadAverage is the 1, 5 and 15 minute load averages, or "-" where
-// /proc/loadavg does not exist.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "-"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "-"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 	"text/tabwriter"
-	"time"
 
 	"github.com/switchyard-p2p/switchyard/examples/bench/suite"
 )
@@ -201,32 +200,13 @@ func rangeOf(s spread, f func(float64) string) string {
 }
 
 // Formats of the table's values.
+var (
+	rate = suite.FormatRate
+	mbps = suite.FormatMBps
+	dur  = suite.FormatDuration
+)
+
 func ratio(v float64) string { return fmt.Sprintf("%.2f×", v) }
-
-func rate(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.2f M/s", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.1f k/s", v/1e3)
-	}
-	return fmt.Sprintf("%.0f /s", v)
-}
-
-func mbps(v float64) string { return fmt.Sprintf("%.0f MB/s", v) }
-
-func dur(v float64) string {
-	d := time.Duration(v)
-	switch {
-	case d >= time.Second:
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	case d >= time.Millisecond:
-		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
-	case d >= time.Microsecond:
-		return fmt.Sprintf("%.1f µs", float64(d)/1e3)
-	}
-	return fmt.Sprintf("%d ns", d.Nanoseconds())
-}
 
 // describe is a one-line summary of a result for the progress lines.
 func describe(r testing.BenchmarkResult) string {
