@@ -78,6 +78,31 @@ func TestNonPeerConnectionsAreClosed(t *testing.T) {
 	}
 }
 
+// TestProtectedNonPeerConnectionsAreKept: a remote that speaks none of our
+// channels keeps its connection while this node protects it in its
+// connection manager (as go-libp2p's autorelay does with the relay it holds
+// a reservation on), and loses it once unprotected.
+func TestProtectedNonPeerConnectionsAreKept(t *testing.T) {
+	sw := tcpSwitches(t, 1, testChannels)[0]
+	plain, err := transport.New(transport.WithListenAddrs("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { plain.Close() })
+	sw.Host().ConnManager().Protect(plain.ID(), "relay")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := plain.Connect(ctx, addrOf(t, sw).AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * foreignGrace)
+	if sw.Host().Network().Connectedness(plain.ID()) != network.Connected {
+		t.Fatal("a protected connection of a remote that is not a peer was closed")
+	}
+	sw.Host().ConnManager().Unprotect(plain.ID(), "relay")
+	waitFor(t, 10*time.Second, func() bool { return sw.Host().Network().Connectedness(plain.ID()) != network.Connected })
+}
+
 // TestFrameThatCannotFitThePeersMemoryDisconnects: a frame that the peer's
 // memory budget cannot hold, even with nothing else of the peer's held,
 // waits for the read stall timeout, then the peer is disconnected (not

@@ -182,10 +182,10 @@ func isConnected(c network.Connectedness) bool {
 }
 
 // hasDirectConn reports whether the host has an open connection to the
-// peer that is not limited.
+// peer that is not relayed.
 func (m *MConnection) hasDirectConn() bool {
 	for _, c := range m.sw.host.Network().ConnsToPeer(m.remote) {
-		if !c.IsClosed() && !c.Stat().Limited {
+		if !c.IsClosed() && !isRelayed(c) {
 			return true
 		}
 	}

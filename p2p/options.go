@@ -123,7 +123,9 @@ func WithStallTimeouts(send, read time.Duration) Option {
 // host. Default: false, such a connection is closed once identify has shown
 // it speaks none of our channels (after a short grace for an identify push),
 // or when it has not become a peer within the handshake timeout; it never
-// takes a peer slot or a PEX slot meanwhile.
+// takes a peer slot or a PEX slot meanwhile. Either way a connection the
+// host's connection manager protects (ConnManager().Protect, as go-libp2p's
+// autorelay does for its relay) is kept.
 func WithNonPeerConnections(keep bool) Option { return func(c *config) { c.keepNonPeers = keep } }
 
 // WithHandshakeTimeout bounds how long a new connection may take to show

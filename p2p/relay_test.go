@@ -2,24 +2,43 @@ package p2p
 
 import (
 	"context"
+	"errors"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/switchyard-p2p/switchyard/transport"
 )
 
-// Two Switches on loopback become peers through a circuit relay v2 (a
-// limited connection), exchange messages over it, then get a direct
-// connection: every channel moves to it without losing, duplicating or
-// reordering a message, and the peers outlive the relayed connection.
+// Two Switches on loopback become peers through a circuit relay v2, exchange
+// messages over it, then get a direct connection: every channel moves to it
+// without losing, duplicating or reordering a message, and the peers outlive
+// the relayed connection. With go-libp2p's default relay limits the relayed
+// connection is a limited one; a relay without limits gives one that is not
+// marked limited, and the channels move all the same.
 func TestChannelsRunOverARelayedConnectionAndMoveToADirectOne(t *testing.T) {
+	for _, unlimited := range []bool{false, true} {
+		name := "limited relay"
+		if unlimited {
+			name = "relay without limits"
+		}
+		t.Run(name, func(t *testing.T) { testChannelsMoveOffARelay(t, unlimited) })
+	}
+}
+
+func testChannelsMoveOffARelay(t *testing.T, unlimited bool) {
+	var relayOpts []relayv2.Option
+	if unlimited {
+		relayOpts = append(relayOpts, relayv2.WithInfiniteLimits())
+	}
 	relay, err := transport.New(transport.WithListenAddrs("127.0.0.1:0"),
-		transport.WithRelayService(), transport.WithReachability(network.ReachabilityPublic))
+		transport.WithRelayService(relayOpts...), transport.WithReachability(network.ReachabilityPublic))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,8 +65,8 @@ func TestChannelsRunOverARelayedConnectionAndMoveToADirectOne(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool {
 		return a.Peers().Has(b.Host().ID().String()) && b.Peers().Has(a.Host().ID().String())
 	})
-	if conns := b.Host().Network().ConnsToPeer(a.Host().ID()); len(conns) != 1 || !conns[0].Stat().Limited {
-		t.Fatalf("connections %v, want one limited (relayed) connection", conns)
+	if conns := b.Host().Network().ConnsToPeer(a.Host().ID()); len(conns) != 1 || !isRelayed(conns[0]) || conns[0].Stat().Limited == unlimited {
+		t.Fatalf("connections %v (limited: %v), want one relayed connection, limited: %v", conns, len(conns) > 0 && conns[0].Stat().Limited, !unlimited)
 	}
 	pa := b.Peers().(*PeerSet).Get(a.Host().ID().String())
 	pb := a.Peers().(*PeerSet).Get(b.Host().ID().String())
@@ -93,7 +112,7 @@ func TestChannelsRunOverARelayedConnectionAndMoveToADirectOne(t *testing.T) {
 					if s.Protocol() != sw.protoByID[d.Id] {
 						continue
 					}
-					if c.Stat().Limited {
+					if isRelayed(c) {
 						return false
 					}
 					direct++
@@ -109,7 +128,7 @@ func TestChannelsRunOverARelayedConnectionAndMoveToADirectOne(t *testing.T) {
 	// The relay ends its connection (as it does at its limits): the peers
 	// stay, and their channels work.
 	for _, c := range b.Host().Network().ConnsToPeer(a.Host().ID()) {
-		if c.Stat().Limited {
+		if isRelayed(c) {
 			c.Close()
 		}
 	}
@@ -124,3 +143,78 @@ func TestChannelsRunOverARelayedConnectionAndMoveToADirectOne(t *testing.T) {
 }
 
 type swarmDialBackoff = swarm.DialBackoff
+
+// slowCloser is the old stream of a channel that moves: the remote has not
+// closed its side yet (its application has not read everything), so the
+// first reads time out; then it closes (EOF), or fails with err.
+type slowCloser struct {
+	network.Stream
+	reads  int
+	err    error
+	onRead func()
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o deadline reached" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+func (s *slowCloser) SetReadDeadline(time.Time) error { return nil }
+
+func (s *slowCloser) Read([]byte) (int, error) {
+	if s.onRead != nil {
+		s.onRead()
+	}
+	if s.reads > 0 {
+		s.reads--
+		return 0, timeoutErr{}
+	}
+	if s.err != nil {
+		return 0, s.err
+	}
+	return 0, io.EOF
+}
+
+// A channel moving off a relay waits for the remote to have read its old
+// stream however long that takes while it has nothing to send; once a
+// message waits in its queue, the wait counts as a write in progress (so
+// the watchdog disconnects a remote that leaves it waiting for the send
+// stall timeout), and that ends with the wait. A reset ends the wait with
+// its error.
+func TestMovingChannelWaitsForTheRemoteAndCountsOnlyQueuedMessagesAsStalled(t *testing.T) {
+	c := newSendChannel(nil, &ChannelDescriptor{Id: 0x10, SendQueueCapacity: 10, SendQueueBytes: 1 << 20}, "/test", nil)
+	idle := &slowCloser{reads: 5, onRead: func() {
+		if c.writingSince.Load() != 0 {
+			t.Error("a wait with an empty queue counted as a write in progress")
+		}
+	}}
+	if err := c.awaitRemoteClose(idle); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+
+	if !c.queue.tryPush([]byte("waiting")) {
+		t.Fatal("push")
+	}
+	var seen int64
+	busy := &slowCloser{reads: 3}
+	busy.onRead = func() {
+		if busy.reads == 0 {
+			seen = c.writingSince.Load()
+		}
+	}
+	if err := c.awaitRemoteClose(busy); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	if seen == 0 {
+		t.Fatal("a wait with a message queued did not count as a write in progress")
+	}
+	if c.writingSince.Load() != 0 {
+		t.Fatal("the write in progress outlived the wait")
+	}
+
+	reset := &slowCloser{reads: 1, err: network.ErrReset}
+	if err := c.awaitRemoteClose(reset); !errors.Is(err, network.ErrReset) {
+		t.Fatalf("wait on a reset stream: %v, want %v", err, network.ErrReset)
+	}
+}

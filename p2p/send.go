@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,7 +85,7 @@ func (c *sendChannel) run() {
 		select {
 		case <-c.queue.ready:
 		case <-c.move:
-			if !s.Conn().Stat().Limited || !m.hasDirectConn() {
+			if !isRelayed(s.Conn()) || !m.hasDirectConn() {
 				continue
 			}
 			moved, err := c.moveStream(s, out)
@@ -189,22 +190,21 @@ func (c *sendChannel) finish(s network.Stream, out *permitWriter) error {
 	}
 }
 
-// moveTimeout bounds how long a stream being moved off a limited connection
-// waits for the remote to finish reading it.
-const moveTimeout = 30 * time.Second
-
-// moveStream ends stream s, which runs on a limited (relayed) connection,
-// as finish does: what is queued is written, and the remote has read all of
-// it when it closes its side; only then does the channel open its new
-// stream, which go-libp2p puts on the peer's best connection, a direct one.
-// So the remote delivers the messages of the old stream before any of the
-// new one: the channel's order holds across the move.
+// moveStream ends stream s, which runs through a relay, as finish does:
+// what is queued is written, the stream half-closed, and the remote has read
+// all of it when it closes its side; only then does the channel open its
+// new stream, which go-libp2p puts on the peer's best connection, a direct
+// one. So the remote delivers the messages of the old stream before any of
+// the new one: the channel's order holds across the move.
 func (c *sendChannel) moveStream(s network.Stream, out *permitWriter) (network.Stream, error) {
 	m := c.mconn
-	if err := s.SetReadDeadline(time.Now().Add(moveTimeout)); err != nil {
+	if err := c.writeQueued(out); err != nil {
 		return nil, err
 	}
-	if err := c.finish(s, out); err != nil {
+	if err := s.CloseWrite(); err != nil {
+		return nil, err
+	}
+	if err := c.awaitRemoteClose(s); err != nil {
 		return nil, err
 	}
 	m.untrack(s)
@@ -215,8 +215,40 @@ func (c *sendChannel) moveStream(s network.Stream, out *permitWriter) (network.S
 	if err != nil {
 		return nil, err
 	}
-	log.Debugf("%s: channel %#02x moved from a limited connection to %s", m.Peer, c.desc.Id, moved.Conn().RemoteMultiaddr())
+	log.Debugf("%s: channel %#02x moved from a relayed connection to %s", m.Peer, c.desc.Id, moved.Conn().RemoteMultiaddr())
 	return moved, nil
+}
+
+// movePoll is how often a channel waiting for the remote to finish reading
+// its old stream looks whether messages wait to be sent.
+const movePoll = time.Second
+
+// awaitRemoteClose reads s until the remote closes its side, which it does
+// once it has read everything, however long its application takes. While
+// messages wait in the channel's queue, the wait counts as a write in
+// progress, so the watchdog disconnects the peer after the send stall
+// timeout, as for a stream the remote does not read. It ends with an error
+// when s is reset (at the peer's stop, for one).
+func (c *sendChannel) awaitRemoteClose(s network.Stream) error {
+	defer c.writingSince.Store(0)
+	var b [1]byte
+	for {
+		if err := s.SetReadDeadline(time.Now().Add(movePoll)); err != nil {
+			return err
+		}
+		_, err := s.Read(b[:])
+		var ne net.Error
+		switch {
+		case err == io.EOF:
+			return nil
+		case errors.As(err, &ne) && ne.Timeout():
+			if c.queue.len() > 0 && c.writingSince.Load() == 0 {
+				c.writingSince.Store(time.Now().UnixNano())
+			}
+		case err != nil:
+			return err
+		}
+	}
 }
 
 // writeFrame writes one message with its unsigned-varint length prefix.

@@ -40,6 +40,8 @@ type Switch struct {
 	peers    *PeerSet
 	bans     *banList
 	sub      event.Subscription
+	// connNotifee tells peers of direct connections (see relayed.go).
+	connNotifee network.Notifiee
 
 	state  atomic.Int32 // stateNew, stateStarted, stateStopped
 	quit   chan struct{}
@@ -169,6 +171,8 @@ func (sw *Switch) start() error {
 		return fmt.Errorf("subscribe to host events: %w", err)
 	}
 	sw.sub = sub
+	sw.connNotifee = sw.directConnNotifee()
+	sw.host.Network().Notify(sw.connNotifee)
 	for _, d := range sw.chDescs {
 		d := d
 		sw.host.SetStreamHandler(sw.protoByID[d.Id], func(s network.Stream) { sw.handleChannelStream(d, s) })
@@ -214,6 +218,9 @@ func (sw *Switch) Stop() {
 	}
 	if sw.sub != nil {
 		sw.sub.Close()
+	}
+	if sw.connNotifee != nil {
+		sw.host.Network().StopNotify(sw.connNotifee)
 	}
 	sw.mu.Lock() // peers admitted before the state changed are in the set now
 	peers := sw.peers.List()

@@ -46,9 +46,6 @@ func (sw *Switch) eventLoop() {
 				sw.mu.Lock()
 				sw.noteConnectedLocked(e.Peer, time.Now())
 				sw.mu.Unlock()
-				if p := sw.peers.Get(e.Peer.String()); p != nil && e.Connectedness == network.Connected {
-					p.mconn.directConnAppeared()
-				}
 			} else {
 				sw.mu.Lock()
 				delete(sw.foreign, e.Peer)

@@ -48,13 +48,15 @@ func (sw *Switch) disconnectStalled(now time.Time) {
 // that identify showed to speak none of our channels, once 2*foreignGrace
 // has passed (they may still announce channels in an identify push), and
 // the others once unidentifiedGrace handshake timeouts have passed since
-// they connected. Dials in progress are left to their own timeout, and
-// persistent peers to their redials.
+// they connected. Dials in progress are left to their own timeout,
+// persistent peers to their redials, and connections protected in the
+// host's connection manager (a relay this node holds a reservation on) are
+// kept.
 func (sw *Switch) closeNonPeers(now time.Time) {
 	type candidate struct {
 		id             peer.ID
 		since, foreign time.Time
-		spared         bool // being dialed by us, or persistent
+		spared         bool // being dialed by us, persistent, or protected
 	}
 	sw.mu.Lock()
 	cands := make([]candidate, 0, len(sw.nonPeers))
@@ -63,6 +65,13 @@ func (sw *Switch) closeNonPeers(now time.Time) {
 		cands = append(cands, candidate{id: id, since: since, foreign: sw.foreign[id], spared: spared})
 	}
 	sw.mu.Unlock()
+	cm := sw.host.ConnManager()
+	for i := range cands {
+		// A connection this node protects in its connection manager (the
+		// relay go-libp2p's autorelay holds a reservation on, or one the
+		// application keeps) is kept: only this node can protect one.
+		cands[i].spared = cands[i].spared || cm.IsProtected(cands[i].id, "")
+	}
 	var gone, doomed []peer.ID
 	for _, c := range cands {
 		switch {
