@@ -29,6 +29,9 @@ const (
 	pmpTimeout = 2 * time.Second
 	// pmpRetry is how soon a refused or failed mapping is asked for again.
 	pmpRetry = 30 * time.Second
+	// pmpMinRenewal bounds how often a mapping is renewed, whatever short
+	// lifetime a gateway grants.
+	pmpMinRenewal = time.Second
 )
 
 // ErrNATPMP is returned (wrapped) for a NAT-PMP reply that is not a valid
@@ -57,6 +60,7 @@ type natEntry struct {
 // pmpMapping is what the gateway granted for one entry.
 type pmpMapping struct {
 	external uint16    // 0: not granted
+	expires  time.Time // when the last grant runs out
 	renewAt  time.Time // when to ask again
 	err      error     // why the last request failed, or nil
 }
@@ -174,10 +178,15 @@ func (n *pmpNAT) establish(ctx context.Context, e natEntry) {
 	defer n.mu.Unlock()
 	if err != nil {
 		log.Debugw("NAT-PMP mapping failed", "protocol", e.protocol, "port", e.port, "err", err)
-		m.external, m.err, m.renewAt = 0, err, now.Add(pmpRetry)
+		// A failed renewal leaves the last grant standing until it runs
+		// out (GetMapping checks), and the next request asks for its port.
+		m.err, m.renewAt = err, now.Add(pmpRetry)
+		if !now.Before(m.expires) {
+			m.external = 0
+		}
 		return
 	}
-	m.external, m.err, m.renewAt = ext, nil, now.Add(granted/2)
+	m.external, m.expires, m.err, m.renewAt = ext, now.Add(granted), nil, now.Add(max(granted/2, pmpMinRenewal))
 }
 
 // AddMapping asks the gateway to forward protocol traffic to port, and keeps
@@ -209,7 +218,7 @@ func (n *pmpNAT) GetMapping(protocol string, port int) (netip.AddrPort, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	m := n.mappings[natEntry{protocol, port}]
-	if m == nil || m.external == 0 || !n.external.IsValid() {
+	if m == nil || m.external == 0 || !time.Now().Before(m.expires) || !n.external.IsValid() {
 		return netip.AddrPort{}, false
 	}
 	return netip.AddrPortFrom(n.external, m.external), true

@@ -376,3 +376,59 @@ func TestAFailedNATPMPMappingIsRetriedAndReportsItsError(t *testing.T) {
 		t.Fatalf("after a granted retry: %v, %v, %v", got, ok, n.mappingError("tcp", 1))
 	}
 }
+
+// A renewal that fails leaves the mapping as granted until its lifetime
+// runs out, and the retries ask for the port held.
+func TestAFailedNATPMPRenewalKeepsTheGrantUntilItExpires(t *testing.T) {
+	f := &fakePMP{granted: time.Hour}
+	withFakePMP(t, f)
+	n := newPMPNAT(netip.MustParseAddr("10.0.0.1"))
+	defer n.Close()
+	n.mu.Lock()
+	n.external = netip.MustParseAddr("11.22.33.44")
+	n.mu.Unlock()
+	if err := n.AddMapping(context.Background(), "tcp", 1); err != nil {
+		t.Fatal(err)
+	}
+	e := natEntry{"tcp", 1}
+	f.mu.Lock()
+	f.fail = fmt.Errorf("%w: busy", ErrNATPMP)
+	f.mu.Unlock()
+	n.establish(context.Background(), e)
+	if got, ok := n.GetMapping("tcp", 1); !ok || got.Port() != 8 {
+		t.Fatalf("after a failed renewal within the grant: %v, %v; want port 8 still", got, ok)
+	}
+	if err := n.mappingError("tcp", 1); !errors.Is(err, ErrNATPMP) {
+		t.Fatalf("mappingError = %v", err)
+	}
+	n.establish(context.Background(), e)
+	f.mu.Lock()
+	last := f.requests[len(f.requests)-1]
+	f.mu.Unlock()
+	if last.external != 8 {
+		t.Fatalf("retry %+v: want it to ask for the port held, 8", last)
+	}
+	// Once the grant has run out, a failed renewal leaves no mapping.
+	n.mu.Lock()
+	n.mappings[e].expires = time.Now().Add(-time.Second)
+	n.mu.Unlock()
+	n.establish(context.Background(), e)
+	if got, ok := n.GetMapping("tcp", 1); ok {
+		t.Fatalf("an expired grant is still reported: %v", got)
+	}
+}
+
+// A gateway that grants a very short lifetime does not make the mapping be
+// renewed more than once a second.
+func TestNATPMPRenewalsAreAtMostOncePerSecond(t *testing.T) {
+	f := &fakePMP{granted: time.Second} // renewals at half of it would be every 500 ms
+	withFakePMP(t, f)
+	n := newPMPNAT(netip.MustParseAddr("10.0.0.1"))
+	defer n.Close()
+	if err := n.AddMapping(context.Background(), "udp", 2); err != nil {
+		t.Fatal(err)
+	}
+	if d := n.untilNextRenewal(); d < pmpMinRenewal-100*time.Millisecond {
+		t.Fatalf("next renewal in %s, want at least %s", d, pmpMinRenewal)
+	}
+}
