@@ -320,6 +320,18 @@ func (f *fakePMP) count() int {
 	return len(f.requests)
 }
 
+// fakePMPNAT is a device that speaks to f, whose gateway's external
+// address is known (11.22.33.44); it is closed when the test ends.
+func fakePMPNAT(t *testing.T, f *fakePMP) *pmpNAT {
+	withFakePMP(t, f)
+	n := newPMPNAT(netip.MustParseAddr("10.0.0.1"))
+	t.Cleanup(func() { n.Close() })
+	n.mu.Lock()
+	n.external = netip.MustParseAddr("11.22.33.44")
+	n.mu.Unlock()
+	return n
+}
+
 func withFakePMP(t *testing.T, f *fakePMP) {
 	old := newPMPClient
 	newPMPClient = func(netip.Addr, time.Duration) pmpClient { return f }
@@ -350,12 +362,7 @@ func TestNATPMPMappingsAreRenewedAtHalfTheirLifetimeWithTheirPort(t *testing.T) 
 
 func TestAFailedNATPMPMappingIsRetriedAndReportsItsError(t *testing.T) {
 	f := &fakePMP{granted: time.Hour, fail: fmt.Errorf("%w: no", ErrNATPMP)}
-	withFakePMP(t, f)
-	n := newPMPNAT(netip.MustParseAddr("10.0.0.1"))
-	defer n.Close()
-	n.mu.Lock()
-	n.external = netip.MustParseAddr("11.22.33.44")
-	n.mu.Unlock()
+	n := fakePMPNAT(t, f)
 	if err := n.AddMapping(context.Background(), "tcp", 1); err != nil {
 		t.Fatal(err)
 	}
@@ -381,12 +388,7 @@ func TestAFailedNATPMPMappingIsRetriedAndReportsItsError(t *testing.T) {
 // runs out, and the retries ask for the port held.
 func TestAFailedNATPMPRenewalKeepsTheGrantUntilItExpires(t *testing.T) {
 	f := &fakePMP{granted: time.Hour}
-	withFakePMP(t, f)
-	n := newPMPNAT(netip.MustParseAddr("10.0.0.1"))
-	defer n.Close()
-	n.mu.Lock()
-	n.external = netip.MustParseAddr("11.22.33.44")
-	n.mu.Unlock()
+	n := fakePMPNAT(t, f)
 	if err := n.AddMapping(context.Background(), "tcp", 1); err != nil {
 		t.Fatal(err)
 	}
