@@ -26,7 +26,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"regexp"
 	"runtime"
 	"slices"
 	"testing"
@@ -69,50 +68,39 @@ type report struct {
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	benchtime := fs.String("benchtime", "1s", "run each case for this long (a duration) or this many iterations (Nx)")
-	count := fs.Int("count", 1, "run every case this many times (in rounds) and show the median run, with the range of each ratio")
-	only := fs.String("only", "", "run only the cases whose names match this regexp")
+	var rf suite.RunFlags
+	rf.Register(fs, "run every case this many times (in rounds) and show the median run, with the range of each ratio")
 	asJSON := fs.Bool("json", false, "print JSON instead of the table")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	all := allCases()
+	names := make([]string, len(all))
+	for i, c := range all {
+		names[i] = c.name
 	}
-	if *count < 1 {
-		return fmt.Errorf("-count %d: want at least 1", *count)
-	}
-	filter, err := regexp.Compile(*only)
+	picked, err := rf.Apply(fs, names)
 	if err != nil {
-		return fmt.Errorf("-only: %w", err)
+		return err
 	}
-	testing.Init() // registers -test.benchtime, which testing.Benchmark reads
-	if err := flag.Set("test.benchtime", *benchtime); err != nil {
-		return fmt.Errorf("-benchtime: %w", err)
-	}
-	var cases []benchCase
-	for _, c := range allCases() {
-		if filter.MatchString(c.name) {
-			cases = append(cases, c)
-		}
-	}
-	if len(cases) == 0 {
-		return fmt.Errorf("-only %q matches no case", *only)
+	cases := make([]benchCase, len(picked))
+	for i, k := range picked {
+		cases[i] = all[k]
 	}
 
-	rep := report{Go: runtime.Version(), CPUs: runtime.NumCPU(), Benchtime: *benchtime, Count: *count, LoadBefore: suite.LoadAverage()}
+	rep := report{Go: runtime.Version(), CPUs: runtime.NumCPU(), Benchtime: rf.Benchtime, Count: rf.Count, LoadBefore: suite.LoadAverage()}
 	fmt.Fprintf(stderr, "running %d cases x %d, -benchtime %s, %s, %d CPUs, load average %s\n",
-		len(cases), *count, *benchtime, rep.Go, rep.CPUs, orEmpty(rep.LoadBefore))
-	rounds := make([]results, *count)
+		len(cases), rf.Count, rf.Benchtime, rep.Go, rep.CPUs, orEmpty(rep.LoadBefore))
+	rounds := make([]results, rf.Count)
 	for round := range rounds {
 		rounds[round] = results{}
 		for i, c := range cases {
-			if *count > 1 {
-				fmt.Fprintf(stderr, "[round %d/%d, %2d/%d] %-36s ", round+1, *count, i+1, len(cases), c.name)
+			if rf.Count > 1 {
+				fmt.Fprintf(stderr, "[round %d/%d, %2d/%d] %-36s ", round+1, rf.Count, i+1, len(cases), c.name)
 			} else {
 				fmt.Fprintf(stderr, "[%2d/%d] %-36s ", i+1, len(cases), c.name)
 			}
-			bt := *benchtime
+			bt := rf.Benchtime
 			if c.benchtime != "" {
 				bt = c.benchtime
 			}
@@ -136,7 +124,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	rep.LoadAfter = suite.LoadAverage()
 	rep.Comparisons = comparisons(medianResults(rounds))
-	if *count > 1 {
+	if rf.Count > 1 {
 		addRanges(rep.Comparisons, rounds)
 	}
 
@@ -146,8 +134,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return enc.Encode(jsonSafe(rep))
 	}
 	fmt.Fprintf(stdout, "Switchyard benchmarks: %s, %d CPUs, -benchtime %s, -count %d, load average before %s, after %s\n\n",
-		rep.Go, rep.CPUs, *benchtime, *count, orEmpty(rep.LoadBefore), orEmpty(rep.LoadAfter))
-	printTable(stdout, rep.Comparisons, *count > 1)
+		rep.Go, rep.CPUs, rf.Benchtime, rf.Count, orEmpty(rep.LoadBefore), orEmpty(rep.LoadAfter))
+	printTable(stdout, rep.Comparisons, rf.Count > 1)
 	for _, c := range rep.Cases {
 		if c.Failed {
 			fmt.Fprintf(stdout, "\nFAILED: %s (round %d)\n", c.Name, c.Round)

@@ -33,7 +33,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -53,45 +52,34 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("mconnbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	benchtime := fs.String("benchtime", "1s", "run each case for this long (a duration) or this many iterations (Nx)")
-	count := fs.Int("count", 1, "run every case this many times, in rounds")
-	only := fs.String("only", "", "run only the cases whose names match this regexp")
+	var rf suite.RunFlags
+	rf.Register(fs, "run every case this many times, in rounds")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	all := allCases()
+	names := make([]string, len(all))
+	for i, c := range all {
+		names[i] = c.name
 	}
-	if *count < 1 {
-		return fmt.Errorf("-count %d: want at least 1", *count)
-	}
-	filter, err := regexp.Compile(*only)
+	picked, err := rf.Apply(fs, names)
 	if err != nil {
-		return fmt.Errorf("-only: %w", err)
+		return err
 	}
-	testing.Init() // registers -test.benchtime, which testing.Benchmark reads
-	if err := flag.Set("test.benchtime", *benchtime); err != nil {
-		return fmt.Errorf("-benchtime: %w", err)
-	}
-	var cases []benchCase
-	for _, c := range allCases() {
-		if filter.MatchString(c.name) {
-			cases = append(cases, c)
-		}
-	}
-	if len(cases) == 0 {
-		return fmt.Errorf("-only %q matches no case", *only)
+	cases := make([]benchCase, len(picked))
+	for i, k := range picked {
+		cases[i] = all[k]
 	}
 
 	loadBefore := suite.LoadAverage()
 	fmt.Fprintf(stderr, "running %d cases x %d, -benchtime %s, %s, %d CPUs, load average %s\n",
-		len(cases), *count, *benchtime, runtime.Version(), runtime.NumCPU(), loadBefore)
-	rounds := make([]results, *count)
+		len(cases), rf.Count, rf.Benchtime, runtime.Version(), runtime.NumCPU(), loadBefore)
+	rounds := make([]results, rf.Count)
 	var failed []string
 	for round := range rounds {
 		rounds[round] = results{}
 		for i, c := range cases {
-			fmt.Fprintf(stderr, "[round %d/%d, %2d/%d] %-32s ", round+1, *count, i+1, len(cases), c.name)
+			fmt.Fprintf(stderr, "[round %d/%d, %2d/%d] %-32s ", round+1, rf.Count, i+1, len(cases), c.name)
 			start := time.Now()
 			r := testing.Benchmark(c.run)
 			took := time.Since(start).Round(100 * time.Millisecond)
@@ -106,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 
 	fmt.Fprintf(stdout, "mconnbench: %s, %d CPUs, -benchtime %s, -count %d, load average before %s, after %s\n",
-		runtime.Version(), runtime.NumCPU(), *benchtime, *count, loadBefore, suite.LoadAverage())
+		runtime.Version(), runtime.NumCPU(), rf.Benchtime, rf.Count, loadBefore, suite.LoadAverage())
 	fmt.Fprintf(stdout, "%s; loopback TCP; Switch and raw stream: TLS, yamux\n\n", versions())
 	printTables(stdout, rounds)
 	for _, f := range failed {
