@@ -42,7 +42,7 @@ type sendChannel struct {
 	stallTimer   *time.Timer // used only by this channel's writer
 
 	// move is signalled when a direct connection to the peer appears: a
-	// stream on a relayed connection then moves to it.
+	// stream on a limited (relayed) connection then moves to it.
 	move chan struct{}
 }
 
@@ -90,7 +90,7 @@ func (c *sendChannel) run() {
 			}
 			moved, err := c.moveStream(s, out)
 			if err != nil {
-				m.fail(s, fmt.Errorf("channel %#02x: move off a relayed connection: %w", c.desc.Id, err))
+				m.fail(s, fmt.Errorf("channel %#02x: move off a limited connection: %w", c.desc.Id, err))
 				return
 			}
 			s, out = moved, &permitWriter{s: moved, c: c}
@@ -171,8 +171,7 @@ func (c *sendChannel) drop() {
 // finish writes what is queued, half-closes the stream, and waits for the
 // remote to close its side: it does so once it has read everything (see
 // PROTOCOL.md, "Closing"), so the data is known to be delivered before the
-// connection is closed (or another stream of the channel opened). The wait
-// ends at the peer's quit (see awaitRemoteClose).
+// connection is closed. The wait ends at the peer's quit.
 func (c *sendChannel) finish(s network.Stream, out *permitWriter) error {
 	if err := c.writeQueued(out); err != nil {
 		return err
@@ -180,17 +179,32 @@ func (c *sendChannel) finish(s network.Stream, out *permitWriter) error {
 	if err := s.CloseWrite(); err != nil {
 		return err
 	}
-	return c.awaitRemoteClose(s)
+	var b [1]byte
+	for {
+		if _, err := s.Read(b[:]); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
-// moveStream ends stream s, which runs through a relay, with finish; only
-// then does the channel open its new stream, which go-libp2p puts on the
-// peer's best connection, a direct one. So the remote delivers the messages
-// of the old stream before any of the new one: the channel's order holds
-// across the move.
+// moveStream ends stream s, which runs through a relay, as finish does:
+// what is queued is written, the stream half-closed, and the remote has read
+// all of it when it closes its side; only then does the channel open its
+// new stream, which go-libp2p puts on the peer's best connection, a direct
+// one. So the remote delivers the messages of the old stream before any of
+// the new one: the channel's order holds across the move.
 func (c *sendChannel) moveStream(s network.Stream, out *permitWriter) (network.Stream, error) {
 	m := c.mconn
-	if err := c.finish(s, out); err != nil {
+	if err := c.writeQueued(out); err != nil {
+		return nil, err
+	}
+	if err := s.CloseWrite(); err != nil {
+		return nil, err
+	}
+	if err := c.awaitRemoteClose(s); err != nil {
 		return nil, err
 	}
 	m.untrack(s)
