@@ -147,9 +147,9 @@ func (m *MConnection) openStream(proto protocol.ID) (network.Stream, error) {
 	if !isConnected(m.sw.host.Network().Connectedness(m.remote)) {
 		return nil, fmt.Errorf("open %s: %w", proto, network.ErrNoConn)
 	}
-	// A peer reached only through a relay has a limited connection; the
-	// channel runs over it, and moves to a direct one when one appears
-	// (see sendChannel.moveStream). go-libp2p opens the stream on the best
+	// A peer reached only through a relay has a relayed connection, which
+	// go-libp2p marks limited when the relay sets limits; the channel runs
+	// over it, and moves to a direct one when one appears (see relayed.go). go-libp2p opens the stream on the best
 	// connection: a direct one when there is one.
 	ctx := network.WithAllowLimitedConn(network.WithNoDial(m.ctx, "channel stream"), "channel stream")
 	s, err := m.sw.host.NewStream(ctx, m.remote, proto)
@@ -193,7 +193,7 @@ func (m *MConnection) hasDirectConn() bool {
 }
 
 // directConnAppeared tells the channels that a direct connection to the
-// peer appeared, so that those on a limited one move to it.
+// peer appeared, so that those on a relayed one move to it.
 func (m *MConnection) directConnAppeared() {
 	for _, c := range m.chans {
 		select {

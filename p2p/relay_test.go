@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -146,12 +147,16 @@ type swarmDialBackoff = swarm.DialBackoff
 
 // slowCloser is the old stream of a channel that moves: the remote has not
 // closed its side yet (its application has not read everything), so the
-// first reads time out; then it closes (EOF), or fails with err.
+// first reads wait for the deadline and time out; then it closes (EOF), or
+// fails with err. With dead set, every read fails at once with a timeout
+// that is not the deadline's, as a QUIC connection that timed out does.
 type slowCloser struct {
 	network.Stream
-	reads  int
-	err    error
-	onRead func()
+	reads    int
+	err      error
+	dead     bool
+	deadline time.Time
+	onRead   func()
 }
 
 type timeoutErr struct{}
@@ -160,14 +165,18 @@ func (timeoutErr) Error() string   { return "i/o deadline reached" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
 
-func (s *slowCloser) SetReadDeadline(time.Time) error { return nil }
+func (s *slowCloser) SetReadDeadline(t time.Time) error { s.deadline = t; return nil }
 
 func (s *slowCloser) Read([]byte) (int, error) {
 	if s.onRead != nil {
 		s.onRead()
 	}
+	if s.dead {
+		return 0, timeoutErr{}
+	}
 	if s.reads > 0 {
 		s.reads--
+		time.Sleep(time.Until(s.deadline))
 		return 0, timeoutErr{}
 	}
 	if s.err != nil {
@@ -180,41 +189,53 @@ func (s *slowCloser) Read([]byte) (int, error) {
 // stream however long that takes while it has nothing to send; once a
 // message waits in its queue, the wait counts as a write in progress (so
 // the watchdog disconnects a remote that leaves it waiting for the send
-// stall timeout), and that ends with the wait. A reset ends the wait with
-// its error.
-func TestMovingChannelWaitsForTheRemoteAndCountsOnlyQueuedMessagesAsStalled(t *testing.T) {
-	c := newSendChannel(nil, &ChannelDescriptor{Id: 0x10, SendQueueCapacity: 10, SendQueueBytes: 1 << 20}, "/test", nil)
-	idle := &slowCloser{reads: 5, onRead: func() {
+// stall timeout), and that ends with the wait. A reset, or a connection that
+// died with a timeout of its own, ends the wait with its error (runs on a
+// simulated clock).
+func TestSimulatedMovingChannelWaitsForTheRemoteAndCountsOnlyQueuedMessagesAsStalled(t *testing.T) {
+	skipSimulatedUnderRace(t)
+	synctest.Test(t, func(t *testing.T) {
+		c := newSendChannel(nil, &ChannelDescriptor{Id: 0x10, SendQueueCapacity: 10, SendQueueBytes: 1 << 20}, "/test", nil)
+		start := time.Now()
+		idle := &slowCloser{reads: 5, onRead: func() {
+			if c.writingSince.Load() != 0 {
+				t.Error("a wait with an empty queue counted as a write in progress")
+			}
+		}}
+		if err := c.awaitRemoteClose(idle); err != nil {
+			t.Fatalf("wait: %v", err)
+		}
+		if took := time.Since(start); took != 5*movePoll {
+			t.Fatalf("waited %s, want 5 polls of %s", took, movePoll)
+		}
+
+		if !c.queue.tryPush([]byte("waiting")) {
+			t.Fatal("push")
+		}
+		var seen int64
+		busy := &slowCloser{reads: 3}
+		busy.onRead = func() {
+			if busy.reads == 0 {
+				seen = c.writingSince.Load()
+			}
+		}
+		if err := c.awaitRemoteClose(busy); err != nil {
+			t.Fatalf("wait: %v", err)
+		}
+		if seen == 0 {
+			t.Fatal("a wait with a message queued did not count as a write in progress")
+		}
 		if c.writingSince.Load() != 0 {
-			t.Error("a wait with an empty queue counted as a write in progress")
+			t.Fatal("the write in progress outlived the wait")
 		}
-	}}
-	if err := c.awaitRemoteClose(idle); err != nil {
-		t.Fatalf("wait: %v", err)
-	}
 
-	if !c.queue.tryPush([]byte("waiting")) {
-		t.Fatal("push")
-	}
-	var seen int64
-	busy := &slowCloser{reads: 3}
-	busy.onRead = func() {
-		if busy.reads == 0 {
-			seen = c.writingSince.Load()
+		reset := &slowCloser{reads: 1, err: network.ErrReset}
+		if err := c.awaitRemoteClose(reset); !errors.Is(err, network.ErrReset) {
+			t.Fatalf("wait on a reset stream: %v, want %v", err, network.ErrReset)
 		}
-	}
-	if err := c.awaitRemoteClose(busy); err != nil {
-		t.Fatalf("wait: %v", err)
-	}
-	if seen == 0 {
-		t.Fatal("a wait with a message queued did not count as a write in progress")
-	}
-	if c.writingSince.Load() != 0 {
-		t.Fatal("the write in progress outlived the wait")
-	}
-
-	reset := &slowCloser{reads: 1, err: network.ErrReset}
-	if err := c.awaitRemoteClose(reset); !errors.Is(err, network.ErrReset) {
-		t.Fatalf("wait on a reset stream: %v, want %v", err, network.ErrReset)
-	}
+		var te timeoutErr
+		if err := c.awaitRemoteClose(&slowCloser{dead: true}); !errors.As(err, &te) {
+			t.Fatalf("wait on a dead connection: %v, want its timeout", err)
+		}
+	})
 }

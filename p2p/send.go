@@ -42,7 +42,7 @@ type sendChannel struct {
 	stallTimer   *time.Timer // used only by this channel's writer
 
 	// move is signalled when a direct connection to the peer appears: a
-	// stream on a limited (relayed) connection then moves to it.
+	// stream on a relayed connection then moves to it.
 	move chan struct{}
 }
 
@@ -90,7 +90,7 @@ func (c *sendChannel) run() {
 			}
 			moved, err := c.moveStream(s, out)
 			if err != nil {
-				m.fail(s, fmt.Errorf("channel %#02x: move off a limited connection: %w", c.desc.Id, err))
+				m.fail(s, fmt.Errorf("channel %#02x: move off a relayed connection: %w", c.desc.Id, err))
 				return
 			}
 			s, out = moved, &permitWriter{s: moved, c: c}
@@ -233,7 +233,8 @@ func (c *sendChannel) awaitRemoteClose(s network.Stream) error {
 	defer c.writingSince.Store(0)
 	var b [1]byte
 	for {
-		if err := s.SetReadDeadline(time.Now().Add(movePoll)); err != nil {
+		deadline := time.Now().Add(movePoll)
+		if err := s.SetReadDeadline(deadline); err != nil {
 			return err
 		}
 		_, err := s.Read(b[:])
@@ -241,7 +242,10 @@ func (c *sendChannel) awaitRemoteClose(s network.Stream) error {
 		switch {
 		case err == io.EOF:
 			return nil
-		case errors.As(err, &ne) && ne.Timeout():
+		// Only our deadline is a reason to poll again: a connection that
+		// died reports a timeout too (QUIC's idle timeout), at once and
+		// every time.
+		case errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(deadline):
 			if c.queue.len() > 0 && c.writingSince.Load() == 0 {
 				c.writingSince.Store(time.Now().UnixNano())
 			}
