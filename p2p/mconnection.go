@@ -309,10 +309,16 @@ func (m *MConnection) fail(s network.Stream, err error) {
 		case <-m.sw.quit:
 			return
 		}
-		if m.liveConnOtherThan(s) {
-			m.sw.disconnect(m.Peer, err)
-		} else {
+		switch {
+		case !m.liveConnOtherThan(s):
 			log.Debugf("%s: connection gone: %s", m.Peer, err)
+		case s != nil && s.Conn().IsClosed():
+			// Its connection closed beside a live one: no fault of the
+			// remote's, but the streams must be renewed.
+			log.Debugf("%s: renewing streams, their connection closed: %s", m.Peer, err)
+			m.sw.disconnect(m.Peer, nil)
+		default:
+			m.sw.disconnect(m.Peer, err)
 		}
 	})
 }

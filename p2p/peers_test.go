@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 )
 
@@ -158,4 +159,72 @@ func TestStreamResetOnALiveConnectionDisconnectsWithoutBan(t *testing.T) {
 	if sw.bans.banned(p.ID) {
 		t.Fatal("peer whose stream failed was banned")
 	}
+}
+
+// TestConnectionClosedBesideALiveOneRenewsThePeerWithoutError: when the
+// connection a peer's streams run on closes while another connection to it
+// is open (both nodes dialed at once, or a prompt redial), the peer is
+// removed so that its streams can be renewed, and that is no fault of the
+// remote: the peer is done without an error and not banned.
+func TestConnectionClosedBesideALiveOneRenewsThePeerWithoutError(t *testing.T) {
+	sws := mockSwitches(t, 2, testChannels)
+	a, b := sws[0], sws[1]
+	events, bEvents := make(chan interface{}, 100), make(chan interface{}, 100)
+	a.AddEventListener("t", events)
+	b.AddEventListener("t", bEvents)
+	twoConns(t, a.Host(), b.Host())
+	waitFor(t, 5*time.Second, func() bool { return a.Peers().Size() == 1 && b.Peers().Size() == 1 })
+	pb, pa := a.Peers().List()[0], b.Peers().List()[0]
+	if !pb.Send(0x10, ByteSlice("x")) {
+		t.Fatal("send failed")
+	}
+	receiveN(t, b, 0x10, 1, 5*time.Second)
+	var used network.Conn
+	for _, c := range a.Host().Network().ConnsToPeer(b.Host().ID()) {
+		for _, s := range c.GetStreams() {
+			if s.Protocol() == ChannelProtocolID(DefaultNetwork, 0x10) && s.Stat().Direction == network.DirOutbound {
+				used = c
+			}
+		}
+	}
+	if used == nil {
+		t.Fatal("no connection carries a's stream of channel 0x10")
+	}
+	used.Close()
+	if err := doneReason(t, events, pb); err != nil {
+		t.Fatalf("peer whose connection closed beside a live one was done with reason %v", err)
+	}
+	if err := doneReason(t, bEvents, pa); err != nil {
+		t.Fatalf("the remote was done with its peer with reason %v", err)
+	}
+	if a.bans.banned(pb.ID) || b.bans.banned(pa.ID) {
+		t.Fatal("peer whose connection closed beside a live one was banned")
+	}
+}
+
+// twoConns connects hosts a and b (mocknet hosts, which reuse a connection
+// when one exists) by two connections, dialing from both sides at once until
+// both dials made their own.
+func twoConns(t testing.TB, a, b host.Host) {
+	t.Helper()
+	for try := 0; try < 100; try++ {
+		start := make(chan struct{})
+		done := make(chan struct{}, 2)
+		for _, d := range [][2]host.Host{{a, b}, {b, a}} {
+			go func() {
+				<-start
+				d[0].Network().DialPeer(context.Background(), d[1].ID())
+				done <- struct{}{}
+			}()
+		}
+		close(start)
+		<-done
+		<-done
+		if len(a.Network().ConnsToPeer(b.ID())) == 2 {
+			return
+		}
+		a.Network().ClosePeer(b.ID())
+		waitFor(t, 5*time.Second, func() bool { return len(b.Network().ConnsToPeer(a.ID())) == 0 })
+	}
+	t.Fatal("no two connections in 100 tries")
 }

@@ -113,7 +113,9 @@ func (sw *Switch) disconnect(peer *Peer, reason error) {
 	if !sw.peers.Has(peer.Key) {
 		return
 	}
-	log.Infof("disconnecting %s: %s", peer, reason)
+	if reason != nil {
+		log.Infof("disconnecting %s: %s", peer, reason)
+	}
 	sw.removePeer(peer, reason)
 	sw.spawn(func() { sw.host.Network().ClosePeer(peer.ID) })
 }

@@ -42,11 +42,16 @@ func (sw *Switch) eventLoop() {
 			}
 			sw.mu.Unlock()
 		case event.EvtPeerConnectednessChanged:
-			if isConnected(e.Connectedness) { // Limited: through a relay only
+			switch {
+			case isConnected(e.Connectedness): // Limited: through a relay only
 				sw.mu.Lock()
 				sw.noteConnectedLocked(e.Peer, time.Now())
 				sw.mu.Unlock()
-			} else {
+			case isConnected(sw.host.Network().Connectedness(e.Peer)):
+				// Stale: connected again since, or (mocknet) one of several
+				// connections closed. Streams on a closed connection fail
+				// and renew the peer (MConnection.fail).
+			default:
 				sw.mu.Lock()
 				delete(sw.foreign, e.Peer)
 				delete(sw.nonPeers, e.Peer)
