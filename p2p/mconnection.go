@@ -140,7 +140,9 @@ func (m *MConnection) canSend(chID byte) bool {
 // waits as long as the peer lives: go-libp2p opens a stream only once
 // identify has finished on the connection, which can take long on a loaded
 // machine, and slowness is no fault. The watchdog counts the wait as a
-// write that makes no progress (see sendChannel.run).
+// write that makes no progress (see sendChannel.run). When the protocol
+// negotiation fails, it returns the stream, reset, with the error, so that
+// the caller can tell which connection it failed on (see fail).
 func (m *MConnection) openStream(proto protocol.ID) (network.Stream, error) {
 	// Never redial a peer that went away: mocknet's NewStream dials even
 	// with WithNoDial.
@@ -166,7 +168,7 @@ func (m *MConnection) openStream(proto protocol.ID) (network.Stream, error) {
 	// so a channel that stays silent longer keeps its stream.
 	if _, err := s.Write(nil); err != nil {
 		s.Reset()
-		return nil, fmt.Errorf("negotiate %s: %w", proto, err)
+		return s, fmt.Errorf("negotiate %s: %w", proto, err)
 	}
 	if !m.track(s) {
 		s.Reset()
@@ -223,6 +225,19 @@ func (m *MConnection) track(s network.Stream) bool {
 	}
 	m.streams[s] = struct{}{}
 	return true
+}
+
+// onClosedConn reports whether some of the peer's streams run on a
+// connection that has closed.
+func (m *MConnection) onClosedConn() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for s := range m.streams {
+		if s.Conn().IsClosed() {
+			return true
+		}
+	}
+	return false
 }
 
 // addReader registers fr, the reader of an inbound stream of channel chID,

@@ -77,7 +77,7 @@ func (c *sendChannel) run() {
 	s, err := m.openStream(c.proto)
 	c.writingSince.Store(0)
 	if err != nil {
-		m.fail(nil, fmt.Errorf("channel %#02x: open stream: %w", c.desc.Id, err))
+		m.fail(s, fmt.Errorf("channel %#02x: open stream: %w", c.desc.Id, err))
 		return
 	}
 	out := &permitWriter{s: s, c: c}

@@ -42,25 +42,40 @@ func (sw *Switch) eventLoop() {
 			}
 			sw.mu.Unlock()
 		case event.EvtPeerConnectednessChanged:
-			switch {
-			case isConnected(e.Connectedness): // Limited: through a relay only
+			if isConnected(e.Connectedness) { // Limited: through a relay only
 				sw.mu.Lock()
 				sw.noteConnectedLocked(e.Peer, time.Now())
 				sw.mu.Unlock()
-			case isConnected(sw.host.Network().Connectedness(e.Peer)):
-				// Stale: connected again since, or (mocknet) one of several
-				// connections closed. Streams on a closed connection fail
-				// and renew the peer (MConnection.fail).
-			default:
-				sw.mu.Lock()
-				delete(sw.foreign, e.Peer)
-				delete(sw.nonPeers, e.Peer)
-				sw.mu.Unlock()
-				if p := sw.peers.Get(e.Peer.String()); p != nil {
-					sw.removePeer(p, nil)
-				}
+			} else {
+				sw.connectionsGone(e.Peer)
 			}
 		}
+	}
+}
+
+// connectionsGone handles the host's report that it is not connected to
+// id. The report may be stale (a new connection opened since) or, on
+// mocknet, about one of several connections. A peer is removed, without
+// an error, when no connection is left; when some are, only if some of its
+// streams ran on a closed one, and then its connections are closed too, as
+// MConnection.fail does, so that both sides start afresh (renewing it on
+// the connection left would race with the remote's own renewal).
+func (sw *Switch) connectionsGone(id peer.ID) {
+	live := isConnected(sw.host.Network().Connectedness(id))
+	if !live {
+		sw.mu.Lock()
+		delete(sw.foreign, id)
+		delete(sw.nonPeers, id)
+		sw.mu.Unlock()
+	}
+	p := sw.peers.Get(id.String())
+	if p == nil || (live && !p.mconn.onClosedConn()) {
+		return
+	}
+	if live {
+		sw.disconnect(p, nil)
+	} else {
+		sw.removePeer(p, nil)
 	}
 }
 
