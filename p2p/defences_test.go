@@ -12,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
+	msmux "github.com/multiformats/go-multistream"
 
 	"github.com/switchyard-p2p/switchyard/transport"
 )
@@ -350,4 +352,62 @@ func TestCanSendRecoversWhenThePeersMemoryIsFreed(t *testing.T) {
 		t.Fatal("send failed")
 	}
 	waitFor(t, 5*time.Second, func() bool { return p.CanSend(0x20) })
+}
+
+// TestRemoteThatIsNeverAdmittedHoldsFewWaitingStreams: a remote that does
+// not answer identify is not admitted, so its channel and PEX streams wait
+// for an admission that does not come. It may hold maxWaitingStreams of
+// them at once (as many as an honest remote opens before it is admitted);
+// every further one is reset at once instead of waiting for the handshake
+// timeout.
+func TestRemoteThatIsNeverAdmittedHoldsFewWaitingStreams(t *testing.T) {
+	sws, mn := mockSwitchesNet(t, 1, testChannels)
+	sw := sws[0]
+	raw := rawHost(t, mn)
+	silent := make(chan struct{})
+	defer close(silent)
+	raw.SetStreamHandler(identify.ID, func(s network.Stream) { <-silent; s.Reset() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := raw.Connect(ctx, addrOf(t, sw).AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	limit := sw.maxWaitingStreams()
+	ended := make(chan error, limit+20)
+	for i := range limit + 20 {
+		proto := ChannelProtocolID(DefaultNetwork, testChannels()[i%len(testChannels())].Id)
+		// Opened below the host, which would wait for its own identify.
+		s, err := raw.Network().NewStream(ctx, sw.Host().ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Reset()
+		if err := msmux.SelectProtoOrFail(proto, s); err != nil {
+			ended <- err // a reset may come before the answer is read
+			continue
+		}
+		go func() { // mocknet streams have no read deadlines
+			var b [1]byte
+			_, err := s.Read(b[:])
+			ended <- err
+		}()
+	}
+	reset := 0
+	timeout := time.After(time.Second)
+wait:
+	for reset < limit+20 {
+		select {
+		case err := <-ended:
+			if !errors.Is(err, network.ErrReset) {
+				t.Fatalf("read %v, want a reset", err)
+			}
+			reset++
+		case <-timeout:
+			break wait
+		}
+	}
+	waiting := limit + 20 - reset
+	if waiting != limit || reset != 20 {
+		t.Fatalf("%d streams waited and %d were reset; want %d and 20", waiting, reset, limit)
+	}
 }

@@ -551,7 +551,7 @@ func (h pexHandler) Admit(ctx context.Context, id peer.ID) error {
 // peer returns id's Peer, waiting until ctx ends for one that connected
 // just now.
 func (h pexHandler) peer(ctx context.Context, id peer.ID) (*Peer, error) {
-	p, err := h.a.sw.awaitPeer(ctx, id)
+	p, err := h.a.sw.awaitPeerForStream(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrPEXNotPeer, id, err)
 	}

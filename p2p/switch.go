@@ -56,6 +56,9 @@ type Switch struct {
 	persistent map[peer.ID]*persistentPeer
 	foreign    map[peer.ID]time.Time // connected, identified (at that time) speaking none of our channels
 	nonPeers   map[peer.ID]time.Time // connected (since then) and not a peer; see closeNonPeers
+	// waitingStreams counts, by remote, its inbound streams that wait for
+	// it to be admitted (see awaitPeerForStream).
+	waitingStreams map[peer.ID]int
 
 	// spawnMu guards stopping and the Add side of tasks, so that no task
 	// starts after Stop began waiting.
@@ -89,6 +92,8 @@ func NewSwitch(chDescs []*ChannelDescriptor, opts ...Option) *Switch {
 		persistent: map[peer.ID]*persistentPeer{},
 		foreign:    map[peer.ID]time.Time{},
 		nonPeers:   map[peer.ID]time.Time{},
+
+		waitingStreams: map[peer.ID]int{},
 	}
 	sw.ctx, sw.cancel = context.WithCancel(context.Background())
 	for _, o := range opts {

@@ -256,6 +256,44 @@ func (sw *Switch) awaitPeer(ctx context.Context, id peer.ID) (*Peer, error) {
 	}
 }
 
+// errTooManyWaitingStreams is why an inbound stream of a remote that is not
+// (yet) a peer is reset at once: maxWaitingStreams of its streams wait for
+// its admission already.
+var errTooManyWaitingStreams = errors.New("too many streams waiting for the remote's admission")
+
+// maxWaitingStreams is how many inbound streams one remote that is not yet
+// a peer may have waiting for its admission: as many as an honest remote
+// opens at once (each channel's stream and a second while one ends, and
+// two PEX streams). A remote whose admission never comes (its identify
+// failed, or shows none of our channels) holds no more than these, each
+// until the handshake timeout, whatever it opens.
+func (sw *Switch) maxWaitingStreams() int {
+	return maxInboundStreamsPerChannel*len(sw.chDescs) + 2
+}
+
+// awaitPeerForStream is awaitPeer for an inbound stream of id, within
+// id's share of maxWaitingStreams.
+func (sw *Switch) awaitPeerForStream(ctx context.Context, id peer.ID) (*Peer, error) {
+	if p := sw.peers.Get(id.String()); p != nil {
+		return p, nil
+	}
+	sw.mu.Lock()
+	if sw.waitingStreams[id] >= sw.maxWaitingStreams() {
+		sw.mu.Unlock()
+		return nil, errTooManyWaitingStreams
+	}
+	sw.waitingStreams[id]++
+	sw.mu.Unlock()
+	defer func() {
+		sw.mu.Lock()
+		if sw.waitingStreams[id]--; sw.waitingStreams[id] <= 0 {
+			delete(sw.waitingStreams, id)
+		}
+		sw.mu.Unlock()
+	}()
+	return sw.awaitPeer(ctx, id)
+}
+
 func (sw *Switch) dropWaiter(id peer.ID, w chan peerResult) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
@@ -324,7 +362,7 @@ func (sw *Switch) handleChannelStream(d *ChannelDescriptor, s network.Stream) {
 	}
 	defer sw.tasks.Done()
 	ctx, cancel := context.WithTimeout(sw.ctx, sw.cfg.handshakeTimeout)
-	p, err := sw.awaitPeer(ctx, s.Conn().RemotePeer())
+	p, err := sw.awaitPeerForStream(ctx, s.Conn().RemotePeer())
 	cancel()
 	if err != nil {
 		if !errors.Is(err, ErrSwitchStopped) {
