@@ -78,7 +78,9 @@ func WithMaxPeers(inbound, outbound int) Option {
 
 // WithPersistentPeers makes the Switch dial addrs at Start and redial them
 // with exponential backoff whenever they disconnect; they are exempt from
-// peer limits and bans. Default: none.
+// peer limits and bans. For an address without a peer ID, that is the
+// identity that answered it last (not every one that ever did). Default:
+// none.
 func WithPersistentPeers(addrs ...*NetAddress) Option {
 	return func(c *config) { c.persistent = append(c.persistent, addrs...) }
 }

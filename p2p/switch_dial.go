@@ -199,8 +199,9 @@ func (sw *Switch) AddPeerWithConnection(conn net.Conn, outbound bool) (*Peer, er
 
 // persistentPeer is an address the Switch keeps connected.
 type persistentPeer struct {
-	addr *NetAddress
-	kick chan struct{} // a disconnect: redial now
+	addr    *NetAddress
+	kick    chan struct{} // a disconnect: redial now
+	learned peer.ID       // for an addr without an ID: the ID that last answered (guarded by Switch.mu)
 }
 
 // addPersistent starts keeping addr connected.
@@ -236,16 +237,14 @@ func (sw *Switch) keepConnected(pp *persistentPeer) {
 		case <-sw.quit:
 			return
 		}
-		if pp.addr.ID != "" && sw.peers.Has(pp.addr.ID.String()) {
+		if id := sw.persistentID(pp); id != "" && sw.peers.Has(id.String()) {
 			continue // connected; wait for a kick
 		}
 		p, err := sw.DialPeerWithAddress(pp.addr)
 		if err == nil || errors.Is(err, ErrSwitchDuplicatePeer) {
 			backoff = sw.cfg.redialMin
-			if p != nil && pp.addr.ID == "" { // learned its ID: watch it from now on
-				sw.mu.Lock()
-				sw.persistent[p.ID] = pp
-				sw.mu.Unlock()
+			if p != nil && pp.addr.ID == "" {
+				sw.learnPersistentID(pp, p.ID)
 			}
 			continue
 		}
@@ -255,6 +254,41 @@ func (sw *Switch) keepConnected(pp *persistentPeer) {
 		log.Infof("persistent peer %s: %s; retrying in %s", pp.addr, err, backoff)
 		timer.Reset(backoff)
 		backoff = min(2*backoff, sw.cfg.redialMax)
+	}
+}
+
+// persistentID is the ID pp is watched under: its address's, or the one
+// learned from the last answer to an address without one.
+func (sw *Switch) persistentID(pp *persistentPeer) peer.ID {
+	if pp.addr.ID != "" {
+		return pp.addr.ID
+	}
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return pp.learned
+}
+
+// learnPersistentID watches pp, an address without an ID, under id, the ID
+// that answered it, from now on. The ID learned before is dropped: whoever
+// answers the address may show a new identity each time, and a persistent
+// peer is exempt from limits and bans, so only the last one is.
+func (sw *Switch) learnPersistentID(pp *persistentPeer, id peer.ID) {
+	sw.mu.Lock()
+	old := pp.learned
+	if old == id {
+		sw.mu.Unlock()
+		return
+	}
+	if old != "" && sw.persistent[old] == pp {
+		delete(sw.persistent, old)
+	}
+	if sw.persistent[id] == nil { // not a persistent peer of its own
+		sw.persistent[id] = pp
+	}
+	pp.learned = id
+	sw.mu.Unlock()
+	if cm := sw.host.ConnManager(); cm != nil && old != "" {
+		cm.Unprotect(old, connManagerProtect)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -349,4 +350,38 @@ func TestNewListenerErrors(t *testing.T) {
 		}()
 		NewDefaultListener("tcp", l.InternalAddress().String())
 	}()
+}
+
+// TestPersistentAddressWithoutIDKeepsOnlyTheLastIdentity: whoever answers a
+// persistent address given without a peer ID may show a new identity each
+// time; only the last one is a persistent peer (exempt from limits and
+// bans), not every one seen.
+func TestPersistentAddressWithoutIDKeepsOnlyTheLastIdentity(t *testing.T) {
+	first := tcpSwitches(t, 1, testChannels)[0]
+	port := addrOf(t, first).Port
+	a := NewSwitch(testChannels(), WithHostOptions(transport.WithListenAddrs("/ip4/127.0.0.1/tcp/0")),
+		WithPersistentPeers(NewNetAddressIPPort(net.IPv4(127, 0, 0, 1), port)),
+		WithRedialBackoff(10*time.Millisecond, 50*time.Millisecond))
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	waitFor(t, 5*time.Second, func() bool { return a.Peers().Has(first.Host().ID().String()) })
+	waitFor(t, 5*time.Second, func() bool { return a.isPersistent(first.Host().ID()) })
+	first.Stop()
+	second := NewSwitch(testChannels(), WithHostOptions(transport.WithListenAddrs(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port))))
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer second.Stop()
+	waitFor(t, 10*time.Second, func() bool { return a.isPersistent(second.Host().ID()) })
+	if a.isPersistent(first.Host().ID()) {
+		t.Fatal("the identity that answered before is still a persistent peer")
+	}
+	a.mu.Lock()
+	n := len(a.persistent)
+	a.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d persistent peers for one address", n)
+	}
 }
