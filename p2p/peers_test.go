@@ -286,3 +286,31 @@ func streamConnOf(sw *Switch, p *Peer) network.Conn {
 	}
 	return nil
 }
+
+// TestPenalizingAPeerThatWasReplacedLeavesTheNewOneAlone: a *Peer kept by
+// the application after its peer went away (a queued message handled late,
+// say) may be penalized; its ID may be a peer again by then, by a new
+// *Peer, which keeps its connection.
+func TestPenalizingAPeerThatWasReplacedLeavesTheNewOneAlone(t *testing.T) {
+	sws, mn := mockSwitchesNet(t, 2, testChannels)
+	a, b := sws[0], sws[1]
+	connectSwitches(t, a, b)
+	old := a.Peers().List()[0]
+	if err := mn.DisconnectPeers(a.Host().ID(), b.Host().ID()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() bool { return a.Peers().Size() == 0 && b.Peers().Size() == 0 })
+	connectSwitches(t, a, b)
+	waitFor(t, 5*time.Second, func() bool { return a.Peers().Size() == 1 })
+	current := a.Peers().List()[0]
+	a.DisconnectPeer(old, errors.New("late"))
+	a.StopPeerGracefully(old)
+	time.Sleep(100 * time.Millisecond)
+	if a.peers.Get(current.Key) != current || a.Host().Network().Connectedness(b.Host().ID()) != network.Connected {
+		t.Fatal("penalizing a peer that was replaced disconnected the new one")
+	}
+	if !current.Send(0x10, ByteSlice("still")) {
+		t.Fatal("send failed")
+	}
+	mustEqual(t, receiveN(t, b, 0x10, 1, 5*time.Second)[0].Bytes, []byte("still"))
+}

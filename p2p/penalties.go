@@ -91,31 +91,35 @@ func (sw *Switch) StopPeerForError(peer *Peer, reason interface{}) {
 	sw.Penalize(peer, PenaltyBan, err)
 }
 
-// stopForFault bans peer (unless persistent) and removes it.
+// stopForFault bans peer (unless persistent) and removes it. A banned ID
+// loses its connections even if it is a peer again by a new *Peer: the
+// fault was its own.
 func (sw *Switch) stopForFault(peer *Peer, reason error) {
 	sw.mu.Lock()
 	persistent := sw.persistent[peer.ID] != nil
 	sw.mu.Unlock()
-	if !persistent && sw.cfg.banDuration > 0 {
+	banned := !persistent && sw.cfg.banDuration > 0
+	if banned {
 		sw.bans.ban(peer.ID, sw.cfg.banDuration)
 	}
-	if !sw.peers.Has(peer.Key) {
-		return
+	switch {
+	case sw.removePeer(peer, reason):
+		log.Infof("stopped %s for a fault: %s", peer, reason)
+		sw.closeConns(peer)
+	case banned:
+		sw.spawn(func() { sw.host.Network().ClosePeer(peer.ID) })
 	}
-	log.Infof("stopping %s for a fault: %s", peer, reason)
-	sw.removePeer(peer, reason)
-	sw.spawn(func() { sw.host.Network().ClosePeer(peer.ID) })
 }
 
 // disconnect removes peer with reason and closes its connections, without a
-// ban.
+// ban. A peer removed already is left alone, and so is its ID's new *Peer
+// if it is a peer again.
 func (sw *Switch) disconnect(peer *Peer, reason error) {
-	if !sw.peers.Has(peer.Key) {
+	if !sw.removePeer(peer, reason) {
 		return
 	}
 	if reason != nil {
-		log.Infof("disconnecting %s: %s", peer, reason)
+		log.Infof("disconnected %s: %s", peer, reason)
 	}
-	sw.removePeer(peer, reason)
-	sw.spawn(func() { sw.host.Network().ClosePeer(peer.ID) })
+	sw.closeConns(peer)
 }

@@ -312,12 +312,13 @@ func (sw *Switch) dropWaiter(id peer.ID, w chan peerResult) {
 // removePeer takes p out of the peer set, publishes its SwitchEventDonePeer
 // (with reason, if p was not already stopped for another) and stops its
 // streams. It does not wait for p's goroutines (Stop does) and does not
-// close the connection.
-func (sw *Switch) removePeer(p *Peer, reason error) {
+// close the connection. It reports whether it removed p: false when p was
+// removed already (its ID may be a peer again, by a new *Peer).
+func (sw *Switch) removePeer(p *Peer, reason error) bool {
 	sw.mu.Lock()
 	if !sw.peers.Remove(p) {
 		sw.mu.Unlock()
-		return
+		return false
 	}
 	if reason != nil {
 		p.mconn.setErr(reason)
@@ -339,18 +340,31 @@ func (sw *Switch) removePeer(p *Peer, reason error) {
 		cm.Unprotect(p.ID, connManagerProtect)
 	}
 	log.Debugf("removed %s (reason: %v)", p, done.Error)
+	return true
+}
+
+// closeConns closes the connections of p, a peer just removed, unless its
+// ID is a peer again (by a new *Peer) by then.
+func (sw *Switch) closeConns(p *Peer) {
+	sw.spawn(func() {
+		if sw.peers.Has(p.Key) {
+			return
+		}
+		sw.host.Network().ClosePeer(p.ID)
+	})
 }
 
 // StopPeerGracefully lets peer's queued messages go out and be read by the
 // remote (waiting at most the send timeout), then disconnects it. Sends made
 // after it begins fail.
 func (sw *Switch) StopPeerGracefully(peer *Peer) {
-	if peer == nil || !sw.peers.Has(peer.Key) {
+	if peer == nil || sw.peers.Get(peer.Key) != peer {
 		return
 	}
 	peer.mconn.stopGracefully(sw.cfg.sendTimeout)
-	sw.removePeer(peer, nil)
-	sw.spawn(func() { sw.host.Network().ClosePeer(peer.ID) })
+	if sw.removePeer(peer, nil) {
+		sw.closeConns(peer)
+	}
 }
 
 // handleChannelStream serves a channel stream the remote opened: once the
