@@ -70,6 +70,7 @@ type Mempool struct {
 	txs      []*entry // by seq
 	byHash   map[TxHash]*entry
 	byOrigin map[string]*origin
+	origins  origins // the same, the biggest first
 	bytes    int
 	nextSeq  uint64
 	cache    *hashCache
@@ -90,12 +91,6 @@ type entry struct {
 	// have is who has the transaction: the peers it came from or went to
 	// (by Peer.Key). Guarded by Mempool.mu.
 	have map[string]struct{}
-}
-
-// origin is what one origin holds in the pool.
-type origin struct {
-	count, bytes int
-	entries      []*entry // by seq; may also hold entries no longer in the pool
 }
 
 // Stats counts what the pool and its agent did.
@@ -173,8 +168,7 @@ func (m *Mempool) addTx(tx []byte, from string) error {
 		o = &origin{}
 		m.byOrigin[key] = o
 	}
-	o.count++
-	o.bytes += len(tx)
+	m.origins.add(o, len(tx), o.count == 0)
 	o.entries = append(o.entries, e)
 	m.cache.add(h)
 	close(m.added)
@@ -187,12 +181,7 @@ func (m *Mempool) addTx(tx []byte, from string) error {
 // Evicted transactions stay in the seen-cache.
 func (m *Mempool) evictLocked(size int) {
 	for len(m.txs) > 0 && (len(m.txs) >= m.maxTxs || m.bytes+size > m.maxBytes) {
-		var top *origin
-		for _, o := range m.byOrigin {
-			if top == nil || o.bytes > top.bytes || o.bytes == top.bytes && o.count > top.count {
-				top = o
-			}
-		}
+		top := m.origins[0]
 		for len(top.entries) > 0 && m.byHash[top.entries[0].hash] != top.entries[0] {
 			top.popFront() // removed meanwhile (Update)
 		}
@@ -212,8 +201,7 @@ func (m *Mempool) removeLocked(e *entry) {
 		m.txs = slices.Delete(m.txs, i, i+1)
 	}
 	o := m.byOrigin[e.origin]
-	o.bytes -= len(e.tx)
-	if o.count--; o.count == 0 {
+	if m.origins.remove(o, len(e.tx)) {
 		delete(m.byOrigin, e.origin)
 		return
 	}
