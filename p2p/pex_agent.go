@@ -538,7 +538,10 @@ func (pexA *PEXAgent) addToBook(infos []peer.AddrInfo, src *Peer) []*NetAddress 
 // pexHandler answers the PEX streams peers open to us.
 type pexHandler struct{ a *PEXAgent }
 
-var _ pexcompat.Admitter = pexHandler{}
+var (
+	_ pexcompat.Admitter         = pexHandler{}
+	_ pexcompat.MalformedHandler = pexHandler{}
+)
 
 // Admit lets only our peers use PEX: it waits (until ctx ends) for a remote
 // that connected just now to be admitted, since it may ask before we have
@@ -599,6 +602,23 @@ func (h pexHandler) HandleRequest(id peer.ID) ([]peer.AddrInfo, error) {
 	return infos, nil
 }
 
+// HandleMalformed counts a malformed message from a peer as one of its
+// requests: within the request pace it costs only that, beyond it it is
+// refused as a flood (and a peer far beyond it banned), so that a peer
+// cannot make us decode malformed messages at the rate of its bandwidth.
+func (h pexHandler) HandleMalformed(id peer.ID, err error) {
+	p, aerr := h.admitted(id)
+	if aerr != nil {
+		return
+	}
+	st := pexState(p)
+	if !st.requests.Allow() {
+		h.a.refuse(p, st, fmt.Errorf("%w: malformed messages beyond the request pace: %w", ErrPEXFlood, err))
+		return
+	}
+	h.a.sw.Penalize(p, PenaltyDrop, fmt.Errorf("malformed PEX message: %w", err))
+}
+
 // HandleAddrs takes a peer's announcement of its own addresses: entries
 // about other peers are ignored. An announcement of more than
 // PEXMaxAnnounceAddrs addresses, or beyond the pace of PEXAnnounceInterval,
@@ -645,17 +665,7 @@ func (a *PEXAgent) refuse(p *Peer, st *pexPeerState, err error) {
 // isProtocolViolation tells a malformed answer (the peer's fault) from a
 // failed exchange (closed connection, timeout, protocol not spoken).
 func isProtocolViolation(err error) bool {
-	for _, e := range []error{
-		pexcompat.ErrMessageTooLarge, pexcompat.ErrTruncated, pexcompat.ErrUnknownType,
-		pexcompat.ErrTooManyAddrs, pexcompat.ErrTooManyMultiaddrs, pexcompat.ErrFieldTooLong,
-		pexcompat.ErrBadPeerID, pexcompat.ErrBadMultiaddr, pexcompat.ErrTrailingBytes,
-		pexcompat.ErrBadVarint, pexcompat.ErrUnexpectedMessage,
-	} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
+	return pexcompat.IsMalformed(err) || errors.Is(err, pexcompat.ErrUnexpectedMessage)
 }
 
 func addrInfos(addrs []*NetAddress) []peer.AddrInfo {

@@ -206,6 +206,38 @@ func TestPEXPeerThatAsksTooOftenIsRefusedThenBanned(t *testing.T) {
 	}
 }
 
+// TestPEXPeerThatFloodsMalformedMessagesIsBanned: a malformed PEX message
+// counts as a request against the pace, so a peer cannot make us decode
+// them at the rate of its bandwidth: a few are only dropped, a flood of
+// them gets it banned.
+func TestPEXPeerThatFloodsMalformedMessagesIsBanned(t *testing.T) {
+	nodes, mn := pexNodes(t, 1, WithEnsurePeersPeriod(time.Hour))
+	sw := nodes[0].sw
+	events := make(chan interface{}, 10)
+	sw.AddEventListener("t", events)
+	_, p := pexRawPeer(t, mn, sw)
+	h := mn.Host(p.ID)
+	sent := 0
+	for ; sw.Peers().Has(p.Key) && sent < 1000; sent++ {
+		s, err := h.NewStream(context.Background(), sw.Host().ID(), pexcompat.ProtocolID(DefaultNetwork))
+		if err != nil {
+			break // banned meanwhile
+		}
+		s.Write([]byte{0x01, 0x09}) // a frame of one byte: an unknown type
+		s.CloseWrite()
+		if _, err := io.ReadAll(s); !errors.Is(err, network.ErrReset) {
+			t.Fatalf("malformed message %d: read %v, want a reset", sent, err)
+		}
+	}
+	t.Logf("banned after %d malformed messages", sent)
+	if sent < PEXRequestBurst+pexRefusalBurst-1 {
+		t.Errorf("banned after %d malformed messages, want about %d", sent, PEXRequestBurst+pexRefusalBurst)
+	}
+	if err := doneReason(t, events, p); !errors.Is(err, ErrPEXFlood) {
+		t.Fatalf("stopped for %v, want ErrPEXFlood", err)
+	}
+}
+
 func TestPEXAnnouncementsAreCheckedAndBounded(t *testing.T) {
 	nodes, mn := pexNodes(t, 1, WithEnsurePeersPeriod(time.Hour))
 	sw, book := nodes[0].sw, nodes[0].book

@@ -53,3 +53,18 @@ var (
 	// ErrServiceClosed: the Service was closed before or during the call.
 	ErrServiceClosed = errors.New("pex: service closed")
 )
+
+// IsMalformed reports whether err is the codec's verdict on a message that
+// broke the message rules (Unmarshal's and the frame's limits), as opposed
+// to a stream that failed or timed out.
+func IsMalformed(err error) bool {
+	for _, e := range []error{
+		ErrMessageTooLarge, ErrTruncated, ErrUnknownType, ErrTooManyAddrs, ErrTooManyMultiaddrs,
+		ErrFieldTooLong, ErrBadPeerID, ErrBadMultiaddr, ErrTrailingBytes, ErrBadVarint,
+	} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}

@@ -44,6 +44,14 @@ type Admitter interface {
 	Admit(ctx context.Context, p peer.ID) error
 }
 
+// A MalformedHandler is told of each inbound message that broke the
+// message rules, before its stream is reset, so that it can count it
+// against the remote (the Service itself only resets the stream). A
+// Handler may implement it.
+type MalformedHandler interface {
+	HandleMalformed(p peer.ID, err error)
+}
+
 // Service serves and asks PEX over libp2p streams of one protocol ID (and
 // of an older one, WithLegacyProtocol). Each exchange is one stream: the
 // opener sends one message (a Request or an Addrs announcement), the other
@@ -368,6 +376,9 @@ func (s *Service) serve(str network.Stream, remote peer.ID) error {
 	msg, release, err := readReserved(str, network.ReservationPriorityLow)
 	defer release()
 	if err != nil {
+		if mh, ok := s.handler.(MalformedHandler); ok && IsMalformed(err) {
+			mh.HandleMalformed(remote, err)
+		}
 		return s.explain(ctx, fmt.Errorf("reading message: %w", err))
 	}
 	// A slot of the node's bounds the Handler's work. It is taken once the

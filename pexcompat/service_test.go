@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,6 +66,19 @@ type testHandler struct {
 	mu        sync.Mutex
 	requests  []peer.ID
 	announced map[peer.ID][]peer.AddrInfo
+	malformed []error
+}
+
+func (h *testHandler) HandleMalformed(p peer.ID, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.malformed = append(h.malformed, err)
+}
+
+func (h *testHandler) malformedSeen() []error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.malformed)
 }
 
 func (h *testHandler) HandleRequest(p peer.ID) ([]peer.AddrInfo, error) {
@@ -459,18 +473,20 @@ func TestServiceResetsMalformedInboundMessages(t *testing.T) {
 	tests := []struct {
 		name string
 		send []byte
+		want error // what the Handler's HandleMalformed is told
 	}{
-		{"unknown type", []byte{0x01, 0x09}},
-		{"oversized frame", uv(pexcompat.MaxMessageSize + 1)},
-		{"endless varint", []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
-		{"absurd entry count", cat(uv(10), []byte{0x02}, uv(1<<63-1))},
-		{"Request with trailing bytes", []byte{0x02, 0x01, 0x00}},
-		{"frame cut short", []byte{0x10, 0x02}},
-		{"nothing at all", nil},
+		{"unknown type", []byte{0x01, 0x09}, pexcompat.ErrUnknownType},
+		{"oversized frame", uv(pexcompat.MaxMessageSize + 1), pexcompat.ErrMessageTooLarge},
+		{"endless varint", []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, pexcompat.ErrBadVarint},
+		{"absurd entry count", cat(uv(10), []byte{0x02}, uv(1<<63-1)), pexcompat.ErrTooManyAddrs},
+		{"Request with trailing bytes", []byte{0x02, 0x01, 0x00}, pexcompat.ErrTrailingBytes},
+		{"frame cut short", []byte{0x10, 0x02}, pexcompat.ErrTruncated},
+		{"nothing at all", nil, nil}, // a stream that ends at once: no message, none malformed
 	}
 	hs := connectedHosts(t, 2)
 	bh := &testHandler{answer: someAddrs(t)}
 	newService(t, hs[1], bh)
+	told := 0 // malformed messages the Handler was told of
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := openRaw(t, hs[0], hs[1].ID())
@@ -484,6 +500,14 @@ func TestServiceResetsMalformedInboundMessages(t *testing.T) {
 			if _, err := io.ReadAll(s); !errors.Is(err, network.ErrReset) {
 				t.Fatalf("reading the answer: %v, want network.ErrReset", err)
 			}
+			seen := bh.malformedSeen()
+			switch {
+			case tt.want == nil && len(seen) != told:
+				t.Fatalf("the Handler was told %v", seen[told:])
+			case tt.want != nil && (len(seen) != told+1 || !errors.Is(seen[told], tt.want)):
+				t.Fatalf("the Handler was told %v, want %v", seen[told:], tt.want)
+			}
+			told = len(seen)
 		})
 	}
 	if r, a := bh.calls(); r != 0 || a != 0 {
