@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/sec"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/switchyard-p2p/switchyard/pexcompat"
@@ -454,16 +455,25 @@ func (pexA *PEXAgent) dialAndMark(addr *NetAddress) *Peer {
 	ctx, cancel := context.WithTimeout(pexA.ctx, pexA.sw.cfg.dialTimeout)
 	defer cancel()
 	p, err := pexA.sw.DialPeerContext(ctx, addr)
+	// Another identity answering the address: whoever gave us the entry
+	// may have made its ID up. The endpoint is backed off for every ID but
+	// the one that answered (see dialPacer.answeredBy).
+	var otherID sec.ErrPeerIDMismatch
+	someoneElse := errors.As(err, &otherID)
 	reached := err == nil || errors.Is(err, ErrSwitchDuplicatePeer)
 	notTried := errors.Is(err, ErrMaxPeers) || errors.Is(err, ErrSwitchStopped) || errors.Is(err, context.Canceled)
-	pexA.pacer.done(addr, reached, !reached && !notTried, time.Now())
+	if someoneElse {
+		pexA.pacer.answeredBy(addr, otherID.Actual, time.Now())
+	} else {
+		pexA.pacer.done(addr, reached, !reached && !notTried, time.Now())
+	}
 	switch {
 	case err == nil:
 		pexA.book.MarkGood(addr)
 		return p
 	case errors.Is(err, ErrSwitchDuplicatePeer):
 		pexA.book.MarkGood(addr)
-	case errors.Is(err, ErrNotSwitchyardPeer), errors.Is(err, ErrDialSelf):
+	case errors.Is(err, ErrNotSwitchyardPeer), errors.Is(err, ErrDialSelf), someoneElse:
 		pexA.book.MarkBad(addr)
 	}
 	log.Debugf("pex dial %s: %s", addr, err)

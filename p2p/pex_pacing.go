@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"github.com/libp2p/go-libp2p/core/peer"
 	"net"
 	"strconv"
 	"sync"
@@ -96,6 +97,9 @@ type dialPacer struct {
 type endpointBackoff struct {
 	until time.Time
 	next  time.Duration
+	// answeredBy is the identity that last answered a dial of the endpoint
+	// made for another one: a dial naming it is not held back.
+	answeredBy peer.ID
 }
 
 func newDialPacer() *dialPacer {
@@ -109,7 +113,7 @@ func (d *dialPacer) allow(addr *NetAddress, now time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ep := endpointKey(addr)
-	if b := d.endpoints[ep]; d.inFlight[ep] || b != nil && now.Before(b.until) {
+	if b := d.endpoints[ep]; d.inFlight[ep] || b != nil && now.Before(b.until) && (addr.ID == "" || addr.ID != b.answeredBy) {
 		return false
 	}
 	if addr.IP != nil {
@@ -140,15 +144,35 @@ func (d *dialPacer) done(addr *NetAddress, ok, failed bool, now time.Time) {
 	case ok:
 		delete(d.endpoints, ep)
 	case failed:
-		b := d.endpoints[ep]
-		if b == nil {
-			d.prune(now)
-			b = &endpointBackoff{next: endpointBackoffMin}
-			d.endpoints[ep] = b
-		}
-		b.until = now.Add(b.next)
-		b.next = min(2*b.next, endpointBackoffMax)
+		d.backOffLocked(ep, now)
 	}
+}
+
+// answeredBy ends a dial that allow let through and that reached addr's
+// endpoint but found identity id there, not addr's: the endpoint is backed
+// off as for a failed dial (so that addresses naming made-up identities
+// cannot flood whoever is there with connections), except for dials that
+// name id (so that they cannot keep the node that is really there
+// undialable either).
+func (d *dialPacer) answeredBy(addr *NetAddress, id peer.ID, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ep := endpointKey(addr)
+	delete(d.inFlight, ep)
+	d.backOffLocked(ep, now).answeredBy = id
+}
+
+// backOffLocked starts or lengthens the backoff of endpoint ep.
+func (d *dialPacer) backOffLocked(ep string, now time.Time) *endpointBackoff {
+	b := d.endpoints[ep]
+	if b == nil {
+		d.prune(now)
+		b = &endpointBackoff{next: endpointBackoffMin}
+		d.endpoints[ep] = b
+	}
+	b.until = now.Add(b.next)
+	b.next = min(2*b.next, endpointBackoffMax)
+	return b
 }
 
 // prune drops entries that no longer pace anything once the maps are full.

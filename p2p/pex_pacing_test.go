@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"errors"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -163,5 +164,42 @@ func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 func skipSimulatedUnderRace(t *testing.T) {
 	if raceEnabled {
 		t.Skip("mocknet under testing/synctest crashes Go 1.26's race-enabled runtime now and then; .ci/run runs this test without -race")
+	}
+}
+
+// TestMadeUpIDAtARealEndpointDoesNotBackItOff: an address that gives a
+// real node's ip:port under a peer ID someone made up reaches that node,
+// which shows another identity. The made-up entry is marked bad, and the
+// endpoint is backed off for other made-up IDs, but not for the identity
+// that answered: the node that is really there stays dialable.
+func TestMadeUpIDAtARealEndpointDoesNotBackItOff(t *testing.T) {
+	sws := tcpSwitches(t, 2, testChannels)
+	v, h := sws[0], sws[1]
+	book := NewAddrBook("", WithBookRoutabilityStrict(false))
+	if err := book.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer book.Stop()
+	agent := NewPEXAgent(v, book, WithEnsurePeersPeriod(time.Hour))
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Stop()
+	real := addrOf(t, h)
+	fake := *real
+	fake.ID = fixedPeerID(t, 7)
+	if p := agent.dialAndMark(&fake); p != nil {
+		t.Fatal("a dial under a made-up ID succeeded")
+	}
+	if err := book.AddAddress(&fake, nil); !errors.Is(err, ErrAddrBookBanned) {
+		t.Fatalf("adding the made-up entry again: %v, want ErrAddrBookBanned", err)
+	}
+	other := *real
+	other.ID = fixedPeerID(t, 8)
+	if agent.pacer.allow(&other, time.Now()) {
+		t.Fatal("another made-up ID at the endpoint may be dialed at once")
+	}
+	if p := agent.dialAndMark(real); p == nil {
+		t.Fatal("the node really at the endpoint was not dialed after a made-up ID's attempt")
 	}
 }
