@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
 	"time"
 
@@ -410,4 +411,49 @@ wait:
 	if waiting != limit || reset != 20 {
 		t.Fatalf("%d streams waited and %d were reset; want %d and 20", waiting, reset, limit)
 	}
+}
+
+// TestPeerResettingStreamsInALoopCostsOneWait: every stream a peer resets
+// waits disconnectGrace before it counts against the peer, but all of them
+// share one wait: a peer that opens and resets streams in a loop does not
+// make us hold a goroutine per stream. It is then disconnected, not banned.
+func TestPeerResettingStreamsInALoopCostsOneWait(t *testing.T) {
+	sws, mn := mockSwitchesNet(t, 1, testChannels)
+	sw := sws[0]
+	events := make(chan interface{}, 10)
+	sw.AddEventListener("t", events)
+	raw := rawHost(t, mn, ChannelProtocolID(DefaultNetwork, 0x10))
+	p := connectRaw(t, raw, sw)
+	proto := ChannelProtocolID(DefaultNetwork, 0x10)
+	before := runtime.NumGoroutine()
+	most := 0
+	for i := 0; i < 300 && sw.Peers().Has(p.Key); i++ {
+		s, err := raw.NewStream(context.Background(), sw.Host().ID(), proto)
+		if err != nil {
+			break
+		}
+		s.Write([]byte{0x01, 'x'})
+		if _, err := sw.ReceiveContext(ctxTimeout(t, 5*time.Second), 0x10); err != nil {
+			break // disconnected meanwhile
+		}
+		s.Reset() // the stream is being served: its reader fails
+		most = max(most, runtime.NumGoroutine()-before)
+	}
+	t.Logf("goroutines beyond the %d before: at most %d", before, most)
+	if most > 50 {
+		t.Errorf("%d more goroutines while a peer reset streams in a loop", most)
+	}
+	if err := doneReason(t, events, p); !errors.Is(err, network.ErrReset) {
+		t.Fatalf("done with %v, want a reset", err)
+	}
+	if sw.bans.banned(p.ID) {
+		t.Fatal("a peer that resets its streams was banned")
+	}
+}
+
+// ctxTimeout is a context that ends after d or with the test.
+func ctxTimeout(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
 }

@@ -53,7 +53,18 @@ type MConnection struct {
 	streams map[network.Stream]struct{} // open streams, reset at stop
 	readers map[*frameReader]byte       // inbound streams being read, and their channels
 	inbound [256]uint8                  // inbound streams open, by channel
+	failed  *streamFailure              // a failure waiting out disconnectGrace (see fail)
 }
+
+// streamFailure is a stream's failure that fail has not judged yet.
+type streamFailure struct {
+	s   network.Stream // nil: no stream yet
+	err error
+}
+
+// onOpenConn reports whether f's stream ran on a connection that is still
+// open, the stronger evidence that the remote failed it.
+func (f *streamFailure) onOpenConn() bool { return f.s != nil && !f.s.Conn().IsClosed() }
 
 func newMConnection(sw *Switch, p *Peer, conn network.Conn, spoken map[byte]bool, budget *peerBudget) *MConnection {
 	m := &MConnection{
@@ -301,7 +312,10 @@ func (m *MConnection) stalled(now int64) error {
 // disconnect, which the host reports (and the Switch handles) by itself;
 // streams are often reset a moment before the host sees the connection go,
 // so the peer gets disconnectGrace for that before a failure on a connection
-// that stays up disconnects it with err as the reason, without a ban.
+// that stays up disconnects it with err as the reason, without a ban. One
+// wait judges every failure of the peer meanwhile (by the one on an open
+// connection, if any), so a peer that resets streams in a loop costs one
+// goroutine, not one per stream.
 func (m *MConnection) fail(s network.Stream, err error) {
 	if m.stopping.Load() {
 		return
@@ -314,6 +328,16 @@ func (m *MConnection) fail(s network.Stream, err error) {
 		m.sw.Penalize(m.Peer, PenaltyDisconnect, err)
 		return
 	}
+	f := &streamFailure{s: s, err: err}
+	m.mu.Lock()
+	waiting := m.failed != nil
+	if !waiting || !m.failed.onOpenConn() && f.onOpenConn() {
+		m.failed = f
+	}
+	m.mu.Unlock()
+	if waiting {
+		return
+	}
 	m.sw.spawn(func() {
 		t := time.NewTimer(disconnectGrace)
 		defer t.Stop()
@@ -324,6 +348,10 @@ func (m *MConnection) fail(s network.Stream, err error) {
 		case <-m.sw.quit:
 			return
 		}
+		m.mu.Lock()
+		s, err := m.failed.s, m.failed.err
+		m.failed = nil
+		m.mu.Unlock()
 		switch {
 		case !m.liveConnOtherThan(s):
 			log.Debugf("%s: connection gone: %s", m.Peer, err)
