@@ -268,8 +268,12 @@ var errTooManyWaitingStreams = errors.New("too many streams waiting for the remo
 // failed, or shows none of our channels) holds no more than these, each
 // until the handshake timeout, whatever it opens.
 func (sw *Switch) maxWaitingStreams() int {
-	return maxInboundStreamsPerChannel*len(sw.chDescs) + 2
+	return maxInboundStreamsPerChannel*len(sw.chDescs) + waitingPEXStreams
 }
+
+// waitingPEXStreams is the PEX share of maxWaitingStreams: a request and an
+// announcement.
+const waitingPEXStreams = 2
 
 // awaitPeerForStream is awaitPeer for an inbound stream of id, within
 // id's share of maxWaitingStreams.
