@@ -53,13 +53,29 @@ type MConnection struct {
 	streams map[network.Stream]struct{} // open streams, reset at stop
 	readers map[*frameReader]byte       // inbound streams being read, and their channels
 	inbound [256]uint8                  // inbound streams open, by channel
-	failed  *streamFailure              // a failure waiting out disconnectGrace (see fail)
+	failed  failures                    // waiting out disconnectGrace (see fail)
 }
 
 // streamFailure is a stream's failure that fail has not judged yet.
 type streamFailure struct {
 	s   network.Stream // nil: no stream yet
 	err error
+	at  time.Time
+}
+
+// failures are a peer's stream failures waiting to be judged together: the
+// first, and the first that ran on a connection open at the time. (Only
+// firsts: later ones would put the judgement off, and a peer that resets
+// streams in a loop would never be judged.)
+type failures struct{ first, onOpen *streamFailure }
+
+// judged is the failure to judge the peer by: the one on a connection that
+// is still open (the remote's doing), else the first.
+func (fs failures) judged() *streamFailure {
+	if fs.onOpen != nil && fs.onOpen.onOpenConn() {
+		return fs.onOpen
+	}
+	return fs.first
 }
 
 // onOpenConn reports whether f's stream ran on a connection that is still
@@ -313,9 +329,9 @@ func (m *MConnection) stalled(now int64) error {
 // streams are often reset a moment before the host sees the connection go,
 // so the peer gets disconnectGrace for that before a failure on a connection
 // that stays up disconnects it with err as the reason, without a ban. One
-// wait judges every failure of the peer meanwhile (by the one on an open
-// connection, if any), so a peer that resets streams in a loop costs one
-// goroutine, not one per stream.
+// wait judges every failure of the peer meanwhile (by one on an open
+// connection, if any, after its own grace), so a peer that resets streams
+// in a loop costs one goroutine, not one per stream.
 func (m *MConnection) fail(s network.Stream, err error) {
 	if m.stopping.Load() {
 		return
@@ -328,11 +344,14 @@ func (m *MConnection) fail(s network.Stream, err error) {
 		m.sw.Penalize(m.Peer, PenaltyDisconnect, err)
 		return
 	}
-	f := &streamFailure{s: s, err: err}
+	f := &streamFailure{s: s, err: err, at: time.Now()}
 	m.mu.Lock()
-	waiting := m.failed != nil
-	if !waiting || !m.failed.onOpenConn() && f.onOpenConn() {
-		m.failed = f
+	waiting := m.failed.first != nil
+	if !waiting {
+		m.failed.first = f
+	}
+	if m.failed.onOpen == nil && f.onOpenConn() {
+		m.failed.onOpen = f
 	}
 	m.mu.Unlock()
 	if waiting {
@@ -341,29 +360,42 @@ func (m *MConnection) fail(s network.Stream, err error) {
 	m.sw.spawn(func() {
 		t := time.NewTimer(disconnectGrace)
 		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-m.closing: // removed meanwhile: the disconnect was seen
+		for {
+			select {
+			case <-t.C:
+			case <-m.closing: // removed meanwhile: the disconnect was seen
+				return
+			case <-m.sw.quit:
+				return
+			}
+			m.mu.Lock()
+			f := m.failed.judged()
+			if wait := disconnectGrace - time.Since(f.at); wait > 0 {
+				m.mu.Unlock()
+				t.Reset(wait) // it came later: it gets its whole grace too (at most once)
+				continue
+			}
+			m.failed = failures{}
+			m.mu.Unlock()
+			m.judge(f)
 			return
-		case <-m.sw.quit:
-			return
-		}
-		m.mu.Lock()
-		s, err := m.failed.s, m.failed.err
-		m.failed = nil
-		m.mu.Unlock()
-		switch {
-		case !m.liveConnOtherThan(s):
-			log.Debugf("%s: connection gone: %s", m.Peer, err)
-		case s != nil && s.Conn().IsClosed():
-			// Its connection closed beside a live one: no fault of the
-			// remote's, but the streams must be renewed.
-			log.Debugf("%s: renewing streams, their connection closed: %s", m.Peer, err)
-			m.sw.disconnect(m.Peer, nil)
-		default:
-			m.sw.disconnect(m.Peer, err)
 		}
 	})
+}
+
+// judge ends the peer for f, a failure that has waited out its grace.
+func (m *MConnection) judge(f *streamFailure) {
+	switch {
+	case !m.liveConnOtherThan(f.s):
+		log.Debugf("%s: connection gone: %s", m.Peer, f.err)
+	case f.s != nil && f.s.Conn().IsClosed():
+		// Its connection closed beside a live one: no fault of the
+		// remote's, but the streams must be renewed.
+		log.Debugf("%s: renewing streams, their connection closed: %s", m.Peer, f.err)
+		m.sw.disconnect(m.Peer, nil)
+	default:
+		m.sw.disconnect(m.Peer, f.err)
+	}
 }
 
 // disconnectGrace is how long a failed stream waits for its connection's

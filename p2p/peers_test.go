@@ -214,7 +214,18 @@ func TestStaleNotConnectedReportKeepsThePeer(t *testing.T) {
 	if err := em.Emit(event.EvtPeerConnectednessChanged{Peer: pb.ID, Connectedness: network.NotConnected}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // for the Switch's event loop to handle it
+	// The event loop handles events in order: once it noted a made-up
+	// remote as connected, it has handled the report.
+	marker := fixedPeerID(t, 3)
+	if err := em.Emit(event.EvtPeerConnectednessChanged{Peer: marker, Connectedness: network.Connected}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		_, ok := a.nonPeers[marker]
+		return ok
+	})
 	if !pb.Send(0x10, ByteSlice("after")) {
 		t.Fatal("send failed")
 	}
@@ -313,4 +324,31 @@ func TestPenalizingAPeerThatWasReplacedLeavesTheNewOneAlone(t *testing.T) {
 		t.Fatal("send failed")
 	}
 	mustEqual(t, receiveN(t, b, 0x10, 1, 5*time.Second)[0].Bytes, []byte("still"))
+}
+
+// TestBanningAPeerThatWasReplacedStopsTheNewOneToo: a fault proven by a
+// *Peer kept after its peer went away bans its ID, and the ID's new *Peer
+// is stopped for the same reason.
+func TestBanningAPeerThatWasReplacedStopsTheNewOneToo(t *testing.T) {
+	sws, mn := mockSwitchesNet(t, 2, testChannels)
+	a, b := sws[0], sws[1]
+	events := make(chan interface{}, 100)
+	a.AddEventListener("t", events)
+	connectSwitches(t, a, b)
+	old := a.Peers().List()[0]
+	if err := mn.DisconnectPeers(a.Host().ID(), b.Host().ID()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() bool { return a.Peers().Size() == 0 && b.Peers().Size() == 0 })
+	connectSwitches(t, a, b)
+	waitFor(t, 5*time.Second, func() bool { return a.Peers().Size() == 1 })
+	current := a.Peers().List()[0]
+	fault := errors.New("a fault found late")
+	a.StopPeerForError(old, fault)
+	if err := doneReason(t, events, current); !errors.Is(err, fault) {
+		t.Fatalf("the new peer was done with %v, want the fault", err)
+	}
+	if !a.bans.banned(current.ID) {
+		t.Fatal("the ID was not banned")
+	}
 }

@@ -51,7 +51,9 @@ var ErrPeerMemory = errors.New("message does not fit the peer's memory budget")
 // PenaltyDrop only logs and counts it (the caller drops what it was given),
 // PenaltyDisconnect removes the peer and closes its connections,
 // PenaltyBan does the same and bans it (StopPeerForError). Each peer removed
-// gets one SwitchEventDonePeer with reason as its Error.
+// gets one SwitchEventDonePeer with reason as its Error. A peer that was
+// removed already is left alone (its ID may be a peer again, by a new
+// *Peer), unless it is banned: the ban removes the ID's new *Peer too.
 func (sw *Switch) Penalize(peer *Peer, penalty Penalty, reason error) {
 	if peer == nil {
 		return
@@ -102,13 +104,18 @@ func (sw *Switch) stopForFault(peer *Peer, reason error) {
 	if banned {
 		sw.bans.ban(peer.ID, sw.cfg.banDuration)
 	}
-	switch {
-	case sw.removePeer(peer, reason):
-		log.Infof("stopped %s for a fault: %s", peer, reason)
-		sw.closeConns(peer)
-	case banned:
-		sw.spawn(func() { sw.host.Network().ClosePeer(peer.ID) })
+	if !sw.removePeer(peer, reason) {
+		if !banned {
+			return
+		}
+		// Removed already; the ID's new *Peer, if any, goes with the ban.
+		if cur := sw.peers.Get(peer.Key); cur == nil || !sw.removePeer(cur, reason) {
+			sw.closeConns(peer)
+			return
+		}
 	}
+	log.Infof("stopped %s for a fault: %s", peer, reason)
+	sw.closeConns(peer)
 }
 
 // disconnect removes peer with reason and closes its connections, without a

@@ -1,12 +1,12 @@
 package p2p
 
 import (
-	"github.com/libp2p/go-libp2p/core/peer"
 	"net"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
 )
 
@@ -144,7 +144,7 @@ func (d *dialPacer) done(addr *NetAddress, ok, failed bool, now time.Time) {
 	case ok:
 		delete(d.endpoints, ep)
 	case failed:
-		d.backOffLocked(ep, now)
+		d.backOffLocked(ep, now).answeredBy = "" // even the identity that answered failed now
 	}
 }
 

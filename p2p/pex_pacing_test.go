@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"errors"
+	"net"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -201,5 +202,30 @@ func TestMadeUpIDAtARealEndpointDoesNotBackItOff(t *testing.T) {
 	}
 	if p := agent.dialAndMark(real); p == nil {
 		t.Fatal("the node really at the endpoint was not dialed after a made-up ID's attempt")
+	}
+}
+
+// TestDialPacerExemptsTheIdentityThatAnsweredUntilItFails: after a dial
+// found another identity at an endpoint, dials naming that identity are
+// not held back by the endpoint's backoff, until one of them fails too.
+func TestDialPacerExemptsTheIdentityThatAnsweredUntilItFails(t *testing.T) {
+	d := newDialPacer()
+	now := time.Now()
+	addr := func(n uint64) *NetAddress {
+		return &NetAddress{IP: net.IPv4(10, 0, 0, 1), Port: 26656, ID: fixedPeerID(t, n)}
+	}
+	if !d.allow(addr(1), now) {
+		t.Fatal("first dial refused")
+	}
+	d.answeredBy(addr(1), addr(2).ID, now)
+	if d.allow(addr(3), now) {
+		t.Fatal("another made-up identity may dial the endpoint at once")
+	}
+	if !d.allow(addr(2), now) {
+		t.Fatal("the identity that answered may not dial the endpoint")
+	}
+	d.done(addr(2), false, true, now)
+	if d.allow(addr(2), now) {
+		t.Fatal("the identity that answered may dial at once after its own dial failed")
 	}
 }

@@ -279,7 +279,8 @@ func (sw *Switch) learnPersistentID(pp *persistentPeer, id peer.ID) {
 		sw.mu.Unlock()
 		return
 	}
-	if old != "" && sw.persistent[old] == pp {
+	dropped := old != "" && sw.persistent[old] == pp
+	if dropped {
 		delete(sw.persistent, old)
 	}
 	if sw.persistent[id] == nil { // not a persistent peer of its own
@@ -287,7 +288,7 @@ func (sw *Switch) learnPersistentID(pp *persistentPeer, id peer.ID) {
 	}
 	pp.learned = id
 	sw.mu.Unlock()
-	if cm := sw.host.ConnManager(); cm != nil && old != "" {
+	if cm := sw.host.ConnManager(); cm != nil && dropped {
 		cm.Unprotect(old, connManagerProtect)
 	}
 }

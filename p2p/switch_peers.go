@@ -347,14 +347,16 @@ func (sw *Switch) removePeer(p *Peer, reason error) bool {
 	return true
 }
 
-// closeConns closes the connections of p, a peer just removed, unless its
-// ID is a peer again (by a new *Peer) by then.
+// closeConns closes the connections to p, a peer just removed: those open
+// now (in the background). A connection that opens later is spared, and a
+// new *Peer admitted meanwhile on one of these loses it (and is removed when
+// the host reports the disconnect).
 func (sw *Switch) closeConns(p *Peer) {
+	conns := sw.host.Network().ConnsToPeer(p.ID)
 	sw.spawn(func() {
-		if sw.peers.Has(p.Key) {
-			return
+		for _, c := range conns {
+			c.Close()
 		}
-		sw.host.Network().ClosePeer(p.ID)
 	})
 }
 
