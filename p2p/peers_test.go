@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 )
 
 func TestInboundLimitRefusesPeersOverIt(t *testing.T) {
@@ -305,15 +306,7 @@ func streamConnOf(sw *Switch, p *Peer) network.Conn {
 func TestPenalizingAPeerThatWasReplacedLeavesTheNewOneAlone(t *testing.T) {
 	sws, mn := mockSwitchesNet(t, 2, testChannels)
 	a, b := sws[0], sws[1]
-	connectSwitches(t, a, b)
-	old := a.Peers().List()[0]
-	if err := mn.DisconnectPeers(a.Host().ID(), b.Host().ID()); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 5*time.Second, func() bool { return a.Peers().Size() == 0 && b.Peers().Size() == 0 })
-	connectSwitches(t, a, b)
-	waitFor(t, 5*time.Second, func() bool { return a.Peers().Size() == 1 })
-	current := a.Peers().List()[0]
+	old, current := replacedPeer(t, mn, a, b)
 	a.DisconnectPeer(old, errors.New("late"))
 	a.StopPeerGracefully(old)
 	time.Sleep(100 * time.Millisecond)
@@ -334,15 +327,7 @@ func TestBanningAPeerThatWasReplacedStopsTheNewOneToo(t *testing.T) {
 	a, b := sws[0], sws[1]
 	events := make(chan interface{}, 100)
 	a.AddEventListener("t", events)
-	connectSwitches(t, a, b)
-	old := a.Peers().List()[0]
-	if err := mn.DisconnectPeers(a.Host().ID(), b.Host().ID()); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 5*time.Second, func() bool { return a.Peers().Size() == 0 && b.Peers().Size() == 0 })
-	connectSwitches(t, a, b)
-	waitFor(t, 5*time.Second, func() bool { return a.Peers().Size() == 1 })
-	current := a.Peers().List()[0]
+	old, current := replacedPeer(t, mn, a, b)
 	fault := errors.New("a fault found late")
 	a.StopPeerForError(old, fault)
 	if err := doneReason(t, events, current); !errors.Is(err, fault) {
@@ -351,4 +336,19 @@ func TestBanningAPeerThatWasReplacedStopsTheNewOneToo(t *testing.T) {
 	if !a.bans.banned(current.ID) {
 		t.Fatal("the ID was not banned")
 	}
+}
+
+// replacedPeer connects a and b, disconnects them and connects them again:
+// it returns a's *Peer for b of the first time and that of the second.
+func replacedPeer(t *testing.T, mn mocknet.Mocknet, a, b *Switch) (old, current *Peer) {
+	t.Helper()
+	connectSwitches(t, a, b)
+	old = a.Peers().List()[0]
+	if err := mn.DisconnectPeers(a.Host().ID(), b.Host().ID()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() bool { return a.Peers().Size() == 0 && b.Peers().Size() == 0 })
+	connectSwitches(t, a, b)
+	waitFor(t, 5*time.Second, func() bool { return a.Peers().Size() == 1 })
+	return old, a.Peers().List()[0]
 }
