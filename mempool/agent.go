@@ -42,9 +42,21 @@ type MempoolAgent struct {
 	stopped  atomic.Bool
 
 	mu    sync.Mutex
-	peers map[string]context.CancelFunc // running gossip routines
+	peers map[string]gossiped // running gossip routines, by Peer.Key
 	tags  atomic.Uint64
 }
+
+// gossiped is a peer the agent gossips to, and how to stop that.
+type gossiped struct {
+	peer   *p2p.Peer
+	cancel context.CancelFunc
+}
+
+// reconcileEvery is how often the agent compares the peers it gossips to
+// with the Switch's: the Switch's events tell it at once, but a listener
+// that falls far behind is dropped, and the agent must not stop gossiping
+// to new peers for that.
+const reconcileEvery = time.Second
 
 // peerTag names one connection of a peer in the pool's records: a peer that
 // reconnects gets a new tag, so records made for its old connection (even
@@ -83,7 +95,7 @@ func NewMempoolAgent(sw *p2p.Switch, mem *Mempool, opts ...AgentOption) *Mempool
 		swEvents: make(chan interface{}, 64),
 		ctx:      ctx,
 		cancel:   cancel,
-		peers:    map[string]context.CancelFunc{},
+		peers:    map[string]gossiped{},
 	}
 }
 
@@ -130,10 +142,14 @@ func (a *MempoolAgent) BroadcastTx(tx []byte) error { return a.mem.AddTx(tx) }
 
 func (a *MempoolAgent) switchEventsRoutine() {
 	defer a.wg.Done()
+	tick := time.NewTicker(reconcileEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case <-a.ctx.Done():
 			return
+		case <-tick.C:
+			a.reconcile()
 		case ev := <-a.swEvents:
 			switch ev := ev.(type) {
 			case p2p.SwitchEventNewPeer:
@@ -182,11 +198,11 @@ func (a *MempoolAgent) addPeer(p *p2p.Peer) {
 	tag := a.peerTag(p)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.stopped.Load() || a.peers[p.Key] != nil {
+	if a.stopped.Load() || a.peers[p.Key].peer != nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(a.ctx)
-	a.peers[p.Key] = cancel
+	a.peers[p.Key] = gossiped{peer: p, cancel: cancel}
 	from, join := a.mem.catchUpRange(a.cfg.catchUpBytes)
 	a.wg.Add(2)
 	go func() {
@@ -201,13 +217,38 @@ func (a *MempoolAgent) addPeer(p *p2p.Peer) {
 
 func (a *MempoolAgent) removePeer(p *p2p.Peer) {
 	a.mu.Lock()
-	cancel := a.peers[p.Key]
+	g := a.peers[p.Key]
+	if g.peer != p { // another *Peer of the same key (or none) by now
+		a.mu.Unlock()
+		return
+	}
 	delete(a.peers, p.Key)
 	a.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
+	g.cancel()
 	a.mem.forget(a.peerTag(p))
+}
+
+// reconcile gossips to the Switch's peers that the agent missed, and stops
+// gossiping to those it missed the removal of.
+func (a *MempoolAgent) reconcile() {
+	current := map[string]*p2p.Peer{}
+	for _, p := range a.sw.Peers().List() {
+		current[p.Key] = p
+	}
+	var gone []*p2p.Peer
+	a.mu.Lock()
+	for key, g := range a.peers {
+		if current[key] != g.peer {
+			gone = append(gone, g.peer)
+		}
+	}
+	a.mu.Unlock()
+	for _, p := range gone {
+		a.removePeer(p)
+	}
+	for _, p := range current {
+		a.addPeer(p)
+	}
 }
 
 // gossipRoutine sends the peer, in arrival order, every transaction that

@@ -296,3 +296,22 @@ func TestNewMempoolAgentWithNilPoolMakesOne(t *testing.T) {
 		t.Fatalf("BroadcastTx: %v, size %d", err, agent.Mempool().Size())
 	}
 }
+
+// TestAgentThatMissedPeerEventsStillGossipsToNewPeers: a listener that falls
+// far behind is dropped by the Switch; the agent then misses new peers'
+// events, and still finds them (it compares its peers with the Switch's
+// every second) and gossips to them.
+func TestAgentThatMissedPeerEventsStillGossipsToNewPeers(t *testing.T) {
+	mn := newTestNet(t)
+	a := newNode(t, mn, nodeConfig{})
+	a.sw.RemoveEventListener(a.agent.ListenerName()) // as if dropped
+	b := newNode(t, mn, nodeConfig{})
+	connect(t, b, a)
+	pool := txs("unheard", 20)
+	a.mustAdd(t, pool...)
+	waitAll(t, []*node{b}, pool)
+	// And the other way: b's txs reach a's pool (they need no event at a).
+	back := txs("back", 5)
+	b.mustAdd(t, back...)
+	waitAll(t, []*node{a}, back)
+}
