@@ -74,18 +74,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	all := allCases()
-	names := make([]string, len(all))
-	for i, c := range all {
-		names[i] = c.name
-	}
-	picked, err := rf.Apply(fs, names)
+	cases, err := suite.Pick(&rf, fs, allCases(), func(c benchCase) string { return c.name })
 	if err != nil {
 		return err
-	}
-	cases := make([]benchCase, len(picked))
-	for i, k := range picked {
-		cases[i] = all[k]
 	}
 
 	rep := report{Go: runtime.Version(), CPUs: runtime.NumCPU(), Benchtime: rf.Benchtime, Count: rf.Count, LoadBefore: suite.LoadAverage()}

@@ -53,3 +53,21 @@ func (f *RunFlags) Apply(fs *flag.FlagSet, names []string) ([]int, error) {
 	}
 	return picked, nil
 }
+
+// Pick is Apply for a command's cases: it returns those of all whose names
+// -only selects, in order.
+func Pick[C any](f *RunFlags, fs *flag.FlagSet, all []C, name func(C) string) ([]C, error) {
+	names := make([]string, len(all))
+	for i, c := range all {
+		names[i] = name(c)
+	}
+	picked, err := f.Apply(fs, names)
+	if err != nil {
+		return nil, err
+	}
+	cases := make([]C, len(picked))
+	for i, k := range picked {
+		cases[i] = all[k]
+	}
+	return cases, nil
+}

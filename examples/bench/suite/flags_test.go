@@ -24,6 +24,16 @@ func TestRunFlags(t *testing.T) {
 	if got, err := parse("-only", "throughput"); err != nil || !slices.Equal(got, []int{0, 2}) {
 		t.Fatalf("-only throughput: %v, %v", got, err)
 	}
+	defer keepBenchtime(t)()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	var rf RunFlags
+	rf.Register(fs, "rounds")
+	if err := fs.Parse([]string{"-only", "echo"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Pick(&rf, fs, names, func(n string) string { return n }); err != nil || !slices.Equal(got, []string{"echo/256B"}) {
+		t.Fatalf("Pick -only echo: %v, %v", got, err)
+	}
 	for _, bad := range [][]string{
 		{"-count", "0"}, {"-only", "("}, {"-only", "nothing"}, {"-benchtime", "soon"}, {"extra"},
 	} {
